@@ -1,0 +1,198 @@
+"""Every numba option, the cache fallback and the serial/parallel choice.
+
+Each kernel is compiled twice from the same Python source: a ``parallel``
+variant (``prange`` runs on numba's threading layer) and a ``serial`` variant
+(``prange`` is a plain ``range``).  The serial one never touches the threading
+layer, which makes it safe where the parallel one is not:
+
+* in a process forked from a parent that already used a parallel region
+  (GNU OpenMP, numba's usual layer on Linux, kills such a child);
+* inside a PyTorch DataLoader worker (each worker is already one of many
+  processes sharing the cores);
+* while another thread of the same process is inside a parallel call
+  (the ``workqueue`` layer aborts on concurrent use, and several parallel
+  calls at once only oversubscribe the cores);
+* for tiny inputs, where starting threads costs more than it saves;
+* under ``thread_limit(1)``.
+
+The threading layer itself is never configured here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+import sys
+import threading
+import types
+import warnings
+
+import numba
+import numpy as np
+
+__all__ = ["thread_limit", "kernel", "helper", "engine"]
+
+#: Options shared by every compiled function.
+OPTIONS = {"nogil": True, "error_model": "numpy", "boundscheck": False, "fastmath": False}
+
+#: Inputs with fewer elements than this run the serial variant.
+SERIAL_BELOW = 1 << 15
+
+
+def _njit(fn, **extra):
+    """Compile ``fn`` with the shared options, caching where a cache is writable."""
+    options = dict(OPTIONS, **extra)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", numba.NumbaWarning)
+            return numba.njit(cache=True, **options)(fn)
+    except RuntimeError:
+        # No writable cache location (read-only install, unwritable
+        # NUMBA_CACHE_DIR): compile in memory instead.
+        return numba.njit(cache=False, **options)(fn)
+
+
+def helper(fn):
+    """Compile a scalar helper; helpers hold no ``prange`` and are shared by both variants."""
+    return _njit(fn)
+
+
+def _renamed(fn, suffix):
+    # numba's cache file name comes from the qualified name, and its index key
+    # does not include the ``parallel`` flag: give each variant its own name so
+    # the serial variant can never load the parallel one's machine code.
+    clone = types.FunctionType(
+        fn.__code__, fn.__globals__, fn.__name__ + suffix, fn.__defaults__, fn.__closure__
+    )
+    clone.__qualname__ = fn.__qualname__ + suffix
+    clone.__module__ = fn.__module__
+    clone.__doc__ = fn.__doc__
+    return clone
+
+
+class Kernel:
+    """A kernel compiled in a parallel and a serial variant."""
+
+    def __init__(self, fn):
+        self.__name__ = fn.__name__
+        self.__doc__ = fn.__doc__
+        self.parallel = _njit(_renamed(fn, "__parallel"), parallel=True)
+        self.serial = _njit(_renamed(fn, "__serial"), parallel=False)
+
+    def __call__(self, *args):
+        """Run the variant chosen by the innermost :func:`engine` block (parallel outside one)."""
+        return getattr(self, _VARIANT.get() or "parallel")(*args)
+
+
+def kernel(fn):
+    """Compile ``fn`` (which may use ``prange``) as a :class:`Kernel`."""
+    return Kernel(fn)
+
+
+# ---------------------------------------------------------------- the choice
+
+_THREAD_LIMIT: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "rsgt_fast_thread_limit", default=None
+)
+_VARIANT: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "rsgt_fast_variant", default=None
+)
+_parallel_lock = threading.Lock()
+_parallel_used = False
+_forked_after_parallel = False
+
+
+def _after_fork_in_child():
+    global _forked_after_parallel, _parallel_lock
+    _forked_after_parallel = _forked_after_parallel or _parallel_used
+    # A lock held by another thread of the parent at fork time stays held forever.
+    _parallel_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _in_torch_worker():
+    data = sys.modules.get("torch.utils.data")
+    if data is None:
+        return False
+    try:
+        return data.get_worker_info() is not None
+    except Exception:  # pragma: no cover - a torch too old or too new to ask
+        return False
+
+
+@contextlib.contextmanager
+def thread_limit(n_threads):
+    """Cap the number of threads used by the calls made inside the block.
+
+    Parameters
+    ----------
+    n_threads : int or None
+        The most threads any call inside the block may use; ``1`` selects the
+        serial kernels, ``None`` lifts the cap.  The cap applies to the
+        current thread (and asyncio task) only.
+
+    Examples
+    --------
+    >>> import numpy as np, rsgt_fast
+    >>> with rsgt_fast.thread_limit(1):
+    ...     out = rsgt_fast.transform_batch(np.arange(8).reshape(2, 4), rng=0)
+    """
+    if n_threads is not None:
+        if isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)):
+            raise TypeError(f"n_threads must be an int or None, got {n_threads!r}")
+        if n_threads < 1:
+            raise ValueError(f"n_threads must be >= 1, got {n_threads!r}")
+        n_threads = int(n_threads)
+    token = _THREAD_LIMIT.set(n_threads)
+    try:
+        yield
+    finally:
+        _THREAD_LIMIT.reset(token)
+
+
+def serial_reason(size):
+    """Why a call on ``size`` elements must run serially, or ``None``."""
+    if _forked_after_parallel:
+        return "forked child of a process that used parallel kernels"
+    if _in_torch_worker():
+        return "PyTorch DataLoader worker"
+    if size < SERIAL_BELOW:
+        return "small input"
+    limit = _THREAD_LIMIT.get()
+    if limit == 1 or numba.config.NUMBA_NUM_THREADS == 1:
+        return "thread limit of 1"
+    return None
+
+
+@contextlib.contextmanager
+def engine(size):
+    """Choose the variant for one call on ``size`` elements; kernels called inside use it.
+
+    Yields the variant's name, ``"parallel"`` or ``"serial"``.
+    """
+    global _parallel_used
+    if serial_reason(size) is not None or not _parallel_lock.acquire(blocking=False):
+        token = _VARIANT.set("serial")
+        try:
+            yield "serial"
+        finally:
+            _VARIANT.reset(token)
+        return
+    token = _VARIANT.set("parallel")
+    previous = None
+    try:
+        _parallel_used = True
+        limit = _THREAD_LIMIT.get()
+        if limit is not None:
+            previous = numba.get_num_threads()
+            numba.set_num_threads(min(limit, numba.config.NUMBA_NUM_THREADS))
+        yield "parallel"
+    finally:
+        if previous is not None:
+            numba.set_num_threads(previous)
+        _VARIANT.reset(token)
+        _parallel_lock.release()
