@@ -118,9 +118,9 @@ def _minmax_chunk(task, n_chunks, chunk, x, as_float, sign_flip, exponent, pmin,
         # negative patterns makes integer order equal value order.  A value is
         # NaN or Inf when all its exponent bits are set.
         shift = 8 * xb.itemsize - 1
+        top = lo & exponent
         lo = lo ^ ((lo >> shift) & sign_flip)
         hi = lo
-        top = lo & exponent
         for i in range(xb.shape[0]):
             v = xb[i]
             top = max(top, v & exponent)
@@ -335,8 +335,9 @@ BLOCK = 512
 def _gather_interp(task, n_chunks, chunk, x, params, table, out, half_out):
     """Linear interpolation of each value's position in the table.
 
-    ``params[b]`` holds lo, hi, lo / 2, grid points per unit / 2, 0.5 and the
-    last grid index in the working float type, which the arithmetic keeps.  Work goes in blocks: the
+    ``params[b]`` holds lo, hi, ``unit * lo``, grid points per ``unit``, ``unit``
+    (a power of two keeping the arithmetic finite, usually 0.5) and the last
+    grid index, all in the working float type, which the arithmetic keeps.  Work goes in blocks: the
     positions (vectorised), the table reads, then the blend (vectorised).
     """
     b, start, stop = _task_span(task, n_chunks, chunk, x.shape[1])
@@ -345,11 +346,11 @@ def _gather_interp(task, n_chunks, chunk, x, params, table, out, half_out):
     tb = table[b]
     lo = params[b, 0]
     hi = params[b, 1]
-    half_lo = params[b, 2]
+    unit_lo = params[b, 2]
     scale = params[b, 3]
-    half = params[b, 4]
+    unit = params[b, 4]
     last = params[b, 5]
-    zero = half - half
+    zero = unit - unit
     idx = np.empty(BLOCK, np.uint32)
     frac = np.empty(BLOCK, params.dtype)
     y0 = np.empty(BLOCK, params.dtype)
@@ -359,7 +360,7 @@ def _gather_interp(task, n_chunks, chunk, x, params, table, out, half_out):
         m = min(BLOCK, n - first)
         xs = xb[first:first + m]
         for i in range(m):
-            pos = (half * min(max(xs[i] + zero, lo), hi) - half_lo) * scale
+            pos = (unit * min(max(xs[i] + zero, lo), hi) - unit_lo) * scale
             whole = min(np.floor(pos), last)
             idx[i] = np.uint32(whole)
             frac[i] = pos - whole

@@ -7,7 +7,7 @@ import numpy as np
 from . import _validate
 from ._jit import engine
 from ._kernels import row_minmax, transform_clamped, transform_full, transform_interp
-from .curves import Curves, sample_parameters
+from .curves import Curves, position_unit, sample_parameters
 
 __all__ = ["transform_batch"]
 
@@ -172,8 +172,9 @@ def apply(x2, kind, params, ranges, shape, out_dtype, out=None, grid=None, grid_
         for r, exact in zip(ranges, on_ints)
     ], dtype=np.int64)
     polish = np.array([not exact for exact in on_ints]) & (G > 1)
-    with np.errstate(divide="ignore"):
-        scale = np.where(hi > lo, (G - 1) / (0.5 * hi - 0.5 * lo), 0.0)
+    unit = position_unit(lo, hi)
+    span = np.where(hi > lo, unit * hi - unit * lo, 1.0)
+    scale = np.where(hi > lo, (G - 1) / span, 0.0)
     if grid is None:
         build = True
         Y = np.empty((n_rows, int(G.max())))
@@ -207,8 +208,9 @@ def apply(x2, kind, params, ranges, shape, out_dtype, out=None, grid=None, grid_
                           np.array(lo_c, x2.dtype), np.array(hi_c, x2.dtype),
                           np.array(skip, np.int64), table, out2, half_out, CHUNK)
     else:
-        work = np.float32 if x2.dtype == np.float32 and out_dtype != np.float64 else np.float64
-        params = np.stack([lo, hi, 0.5 * lo, scale, np.full(n_rows, 0.5), G - 1.0], axis=1).astype(work)
+        narrow = x2.dtype == np.float32 and out_dtype != np.float64 and np.all(unit == 0.5)
+        work = np.float32 if narrow else np.float64
+        params = np.stack([lo, hi, unit * lo, scale, unit, G - 1.0], axis=1).astype(work)
         table = np.empty((n_rows, int(G.max()) + 1), work)
         transform_interp(x2, f, a, o, G, polish, build, Y, ext, params, table, out2,
                          half_out, CHUNK)

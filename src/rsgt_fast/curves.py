@@ -70,6 +70,20 @@ def grid_values(frequencies, amplitudes, offsets, n_points):
     return y
 
 
+def position_unit(lo, hi):
+    """Power of two ``u`` that keeps ``(u*v - u*lo) / (u*hi - u*lo)`` finite.
+
+    Halves (``u = 0.5``) keep ``hi - lo`` from overflowing for ranges as wide as
+    the float64 line; for spans below 1e-30 (subnormal data) ``u`` grows so that
+    the inverse span stays finite, even in float32.
+    """
+    lo = np.asarray(lo, dtype=np.float64)
+    hi = np.asarray(hi, dtype=np.float64)
+    half_span = np.where(hi > lo, 0.5 * hi - 0.5 * lo, 1.0)
+    exponent = np.frexp(half_span)[1]
+    return np.where(half_span < 1e-30, np.ldexp(1.0, np.minimum(1000, -exponent)), 0.5)
+
+
 def _normalize(y, ymin, ymax):
     span = ymax - ymin
     if not span > 0:
@@ -151,11 +165,11 @@ class Curves:
             v = v.view(np.uint8)
         result = np.empty((len(self),) + v.shape[1:])
         for b in range(len(self)):
-            t = self._positions(b, v[b if v.shape[0] > 1 else 0])
+            t = self._positions(b, v[b if v.shape[0] > 1 else 0].reshape(-1))
             y = np.zeros(t.shape)
             for f, a, o in zip(self.frequencies[b], self.amplitudes[b], self.offsets[b]):
                 y += a * np.sin(f * (t + o))
-            result[b] = _normalize(y, self.extrema[b, 0], self.extrema[b, 1])
+            result[b] = _normalize(y, self.extrema[b, 0], self.extrema[b, 1]).reshape(v.shape[1:])
         return result
 
     def _positions(self, b, v):
@@ -167,14 +181,21 @@ class Curves:
             info = np.iinfo(v.dtype)
             lo_c = min(max(lo, info.min), info.max)
             hi_c = min(max(hi, info.min), info.max)
-            d = (np.clip(v, lo_c, hi_c) - v.dtype.type(lo_c)).astype(np.uint64)
-            d = d.astype(np.float64) + float(lo_c - lo)
+            clipped = np.clip(v, lo_c, hi_c)
+            if v.dtype.itemsize < 8:
+                d = clipped.astype(np.int64) - lo_c
+            else:
+                # 0 <= clipped - lo_c < 2**64: exact in uint64 (modular) arithmetic.
+                d = (clipped - v.dtype.type(lo_c)).astype(np.uint64)
+            # Values can only reach [lo, hi] from inside the dtype's range.
+            d = np.clip(d.astype(np.float64) + float(lo_c - lo), 0.0, float(hi - lo))
             t = d * (TWO_PI / float(hi - lo))
-            t[np.clip(v, lo_c, hi_c) == hi] = TWO_PI  # linspace ends exactly at 2*pi
+            t[clipped == hi] = TWO_PI  # linspace ends exactly at 2*pi
             return t
         lo_f, hi_f = float(lo), float(hi)
+        unit = float(position_unit(lo_f, hi_f))
         w = np.clip(v.astype(np.float64), lo_f, hi_f)
-        return (0.5 * w - 0.5 * lo_f) * (TWO_PI / (0.5 * hi_f - 0.5 * lo_f))
+        return (unit * w - unit * lo_f) * (TWO_PI / (unit * hi_f - unit * lo_f))
 
     def sample(self, num=256):
         """Evenly spaced input values over each range and the outputs there.

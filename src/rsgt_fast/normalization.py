@@ -72,7 +72,8 @@ def normalize_ct_scan(image, dtype="float32"):
             element_ranges(x2, kind, None, "image")  # NaN/Inf check
         if kind == "half" or (kind == "int" and x2.dtype.itemsize <= 2):
             values = _all_values(x2, kind)
-            shifted = np.clip(values + (np.float16(1000) if kind == "half" else 1000), 0, 4096)
+            with np.errstate(over="ignore", invalid="ignore"):  # inf/nan patterns never occur
+                shifted = np.clip(values + (np.float16(1000) if kind == "half" else 1000), 0, 4096)
             lookup_full(x2, -int(values[0]) if kind == "int" else 0,
                         _as_table(shifted.astype(out_dtype) / 4096, out_dtype), out2, CHUNK)
         elif kind == "int":
@@ -211,9 +212,9 @@ def normalize_mr_scan(image, dtype="float32"):
                 raise ValueError("image values must fit in float32 when dtype='float32'")
         p5, p95 = _percentiles(x2[0], kind == "half", out_dtype)
         if kind == "half" or (kind == "int" and x2.dtype.itemsize <= 2):
-            values = _all_values(x2, kind).astype(out_dtype).astype(np.float64)
             span = p95 - p5
-            with np.errstate(invalid="ignore", divide="ignore"):
+            with np.errstate(invalid="ignore", divide="ignore"):  # unused nan patterns
+                values = _all_values(x2, kind).astype(out_dtype).astype(np.float64)
                 if span > 0:
                     mapped = np.clip((values - p5) / span, 0, 1)
                 else:
