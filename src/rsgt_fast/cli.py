@@ -1,0 +1,400 @@
+"""The ``rsgt-fast`` command: preview, augment and bench.
+
+Run ``rsgt-fast --help`` (or ``python -m rsgt_fast.cli --help``) for the
+subcommands and ``rsgt-fast COMMAND --help`` for their options and examples.
+Errors are reported as one line on stderr; the exit status is 0 on success,
+1 when a file failed or an optional dependency is missing, 2 for usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__, transform_batch
+from ._optional import MissingExtra, require
+
+__all__ = ["main"]
+
+PROG = "rsgt-fast"
+#: The Hounsfield range RSGT maps onto the curve for CT unless told otherwise.
+CT_RANGE = (-1024, 3071)
+
+
+class UsageError(Exception):
+    """A bad command line; the message is the one line to print."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, raised instead of printed."""
+
+    def error(self, message):
+        raise UsageError(f"{self.prog}: error: {message} (see {self.prog} --help)")
+
+
+def _epilog(text):
+    return textwrap.dedent(text).strip()
+
+
+def _wrap(text):
+    return textwrap.fill(text, width=78)
+
+
+def build_parser():
+    """The argument parser of ``rsgt-fast`` and its subcommands."""
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = _Parser(
+        prog=PROG, formatter_class=formatter,
+        description="Random smooth gray value transformations (RSGT) for CT and MR images.",
+        epilog=_epilog("""
+            examples:
+              rsgt-fast preview --sample ct -o preview.png
+              rsgt-fast augment scans/*.nii.gz -o augmented --n 4 --seed 0
+              rsgt-fast bench
+        """),
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    preview = commands.add_parser(
+        "preview", formatter_class=formatter,
+        help="plot a slice and N transformed versions with their transfer functions",
+        description=_wrap("Plot a slice, then N randomly transformed versions of it side by "
+                          "side, each with its transfer function (input value -> output) "
+                          "beneath it."),
+        epilog=_epilog("""
+            examples:
+              rsgt-fast preview --sample ct -o preview.png
+              rsgt-fast preview --sample mr -o mr.png --n 5 --seed 1
+              rsgt-fast preview scan.nii.gz -o scan.png --slice 40 --normalize ct
+              rsgt-fast preview scan.nrrd -o scan.png --min-max 0 1000
+
+            With --normalize ct (the default for CT) the original is shown as
+            normalize_ct_scan shows it and RSGT maps [-1024, 3071] HU, clipped
+            to the image's own range; --min-max sets that range.
+        """),
+    )
+    preview.add_argument("input", nargs="?", metavar="INPUT",
+                         help="image file (NIfTI, NRRD, MetaImage, DICOM or .npy)")
+    preview.add_argument("--sample", choices=["ct", "mr"],
+                         help="use pydicom's CT_small.dcm or MR_small.dcm instead of INPUT")
+    preview.add_argument("-o", "--output", required=True, type=Path, metavar="PNG",
+                         help="PNG file to write")
+    preview.add_argument("--n", type=int, default=3,
+                         help="transformed versions, 1 to 12 (default 3)")
+    preview.add_argument("--seed", type=int, help="seed of the curves (default: random)")
+    preview.add_argument("--slice", type=int, metavar="K",
+                         help="slice of a 3-D image (default: the middle one)")
+    preview.add_argument("--min-max", type=float, nargs=2, metavar=("LO", "HI"),
+                         help="input range mapped onto the curves")
+    preview.add_argument("--normalize", choices=["ct", "mr"],
+                         help="how the original is shown (default: from the DICOM modality, "
+                              "else a linear map of its range)")
+
+    augment = commands.add_parser(
+        "augment", formatter_class=formatter,
+        help="write K randomly transformed copies of each input, geometry kept",
+        description=_wrap("Write K randomly transformed copies of each input to OUTDIR, in "
+                          "the input's format with its geometry (DICOM inputs are written as "
+                          "NIfTI), named <stem>_rsgt<k><suffix>."),
+        epilog=_epilog("""
+            examples:
+              rsgt-fast augment ct.nii.gz -o out --n 4
+              rsgt-fast augment scans/*.nrrd -o out --n 2 --seed 0 --min-max -1024 3071
+              rsgt-fast augment a.mha b.mha -o out --dtype float64 --overwrite
+              rsgt-fast augment slices/*.npy -o out --dtype float16
+
+            With --seed the run is reproducible: input number i (in the order
+            given) gets the i-th child of numpy.random.SeedSequence(seed), and
+            its K copies are drawn from it in one batch.  Inputs are never
+            overwritten; existing outputs only with --overwrite.  A file that
+            fails is reported in one line and the others are still processed;
+            the exit status is then 1.
+        """),
+    )
+    augment.add_argument("inputs", nargs="+", metavar="INPUT", help="image files")
+    augment.add_argument("-o", "--output-dir", required=True, type=Path, metavar="OUTDIR",
+                         help="folder for the outputs (created if missing)")
+    augment.add_argument("--n", type=int, default=1, help="copies per input (default 1)")
+    augment.add_argument("--seed", type=int, help="seed of the whole run (default: random)")
+    augment.add_argument("--dtype", default="float32", choices=["float16", "float32", "float64"],
+                         help="output data type (default float32; float16 only for .npy)")
+    augment.add_argument("--min-max", type=float, nargs=2, metavar=("LO", "HI"),
+                         help="input range mapped onto the curves (default: each image's own)")
+    augment.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+
+    bench = commands.add_parser(
+        "bench", formatter_class=formatter,
+        help="time rsgt_fast against rsgt 1.1.0 (or a plain copy) for a few seconds",
+        description=_wrap("Time transform_batch on synthetic CT and MR batches against a "
+                          "loop of rsgt 1.1.0 calls (when rsgt is installed) and against "
+                          "np.copyto into a preallocated array, the least any transform has "
+                          "to do."),
+        epilog=_epilog("""
+            examples:
+              rsgt-fast bench
+              rsgt-fast bench --batch 8 --size 96 --repeat 7
+        """),
+    )
+    bench.add_argument("--batch", type=int, default=4, help="volumes per batch (default 4)")
+    bench.add_argument("--size", type=int, default=96, help="edge of each volume (default 96)")
+    bench.add_argument("--repeat", type=int, default=5, help="timed runs per case (default 5)")
+    return parser
+
+
+def main(argv=None):
+    """Run ``rsgt-fast`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
+    parser = build_parser()
+    try:
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # --help, --version
+            return exc.code if isinstance(exc.code, int) else 0
+        if args.command is None:
+            raise UsageError(f"{PROG}: error: choose a command: preview, augment or bench "
+                             f"(see {PROG} --help)")
+        return {"preview": _preview, "augment": _augment, "bench": _bench}[args.command](args)
+    except UsageError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except MissingExtra as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # one line, never a traceback
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"{PROG}: error: {text}", file=sys.stderr)
+        return 1
+
+
+def _usage(command, message):
+    return UsageError(f"{PROG} {command}: error: {message} (see {PROG} {command} --help)")
+
+
+def _min_max(values):
+    return None if values is None else tuple(int(v) if v.is_integer() else v for v in values)
+
+
+# ---------------------------------------------------------------- preview
+
+
+def _preview(args):
+    if (args.input is None) == (args.sample is None):
+        raise _usage("preview", "give either INPUT or --sample ct|mr")
+    if not 1 <= args.n <= 12:
+        raise _usage("preview", f"--n must be between 1 and 12, got {args.n}")
+    if args.min_max is not None and args.min_max[1] <= args.min_max[0]:
+        raise _usage("preview", "--min-max needs LO < HI")
+    require("matplotlib", "plot", "preview")
+    from . import io
+
+    image = io.sample(args.sample) if args.sample else io.read(args.input)
+    try:
+        plane = np.asarray(image.display_slice(args.slice))
+    except ValueError as exc:
+        raise _usage("preview", str(exc)) from None
+    kind = args.normalize or (args.sample or (image.modality or "").lower() or None)
+    kind = kind if kind in ("ct", "mr") else None
+    bounds = _min_max(args.min_max)
+    if bounds is None and kind == "ct":
+        bounds = (max(CT_RANGE[0], plane.min().item()), min(CT_RANGE[1], plane.max().item()))
+    stack = np.broadcast_to(plane, (args.n,) + plane.shape)
+    outputs, curves = transform_batch(stack, min_max_val=bounds, rng=args.seed,
+                                      return_curves=True)
+    name = io.SAMPLES[args.sample] if args.sample else Path(args.input).name
+    figure = preview_figure(plane, outputs, curves, kind, name, args.seed)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(args.output, dpi=110)
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _display(plane, kind):
+    """The original as shown: its normalised image and the linear map ``(a, b)`` used."""
+    from .normalization import normalize_ct_scan, normalize_mr_scan
+
+    if kind == "ct":
+        return normalize_ct_scan(plane), (-1000.0, 3096.0)
+    if kind == "mr":
+        return normalize_mr_scan(plane), tuple(np.percentile(plane.astype(np.float32), [5, 95]))
+    lo, hi = float(plane.min()), float(plane.max())
+    return (plane.astype(np.float64) - lo) / (hi - lo or 1.0), (lo, hi)
+
+
+def preview_figure(plane, outputs, curves, kind, name, seed):
+    """A matplotlib figure: the original and each transformed slice, curves beneath.
+
+    Parameters
+    ----------
+    plane : ndarray
+        The original 2-D slice.
+    outputs : ndarray
+        ``(N, H, W)`` transformed slices.
+    curves : Curves
+        Their transfer functions.
+    kind : {'ct', 'mr', None}
+        How the original is normalised for display.
+    name, seed
+        For the title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from matplotlib.figure import Figure
+
+    n = len(outputs)
+    figure = Figure(figsize=(2.3 * (n + 1), 5.0), layout="constrained")
+    axes = figure.subplots(2, n + 1, height_ratios=[1.15, 1], squeeze=False)
+    shown, (a, b) = _display(plane, kind)
+    values, mapped = curves.sample(256)
+    unit = " (HU)" if kind == "ct" else ""
+    columns = [("original", shown, values[0], np.clip((values[0] - a) / (b - a), 0, 1), "C7")]
+    columns += [(f"RSGT {k + 1}", outputs[k], values[k], mapped[k], f"C{k % 7}")
+                for k in range(n)]
+    for col, (title, picture, x, y, color) in enumerate(columns):
+        top, bottom = axes[0, col], axes[1, col]
+        top.imshow(picture, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        top.set_title(title, fontsize=10)
+        top.set_axis_off()
+        bottom.plot(x, y, color=color, linewidth=1.8)
+        bottom.set_xlim(x[0], x[-1])
+        bottom.set_ylim(-0.03, 1.03)
+        bottom.set_box_aspect(1)
+        bottom.grid(alpha=0.3)
+        bottom.tick_params(labelsize=7)
+        bottom.set_xlabel(f"input{unit}", fontsize=8)
+        if col == 0:
+            bottom.set_ylabel("output", fontsize=8)
+            bottom.set_title(f"normalized ({kind.upper()})" if kind else "linear", fontsize=8)
+        else:
+            bottom.tick_params(labelleft=False)
+    seed_text = "random seed" if seed is None else f"seed {seed}"
+    figure.suptitle(f"Random smooth gray value transformations: {name}, {seed_text}",
+                    fontsize=11)
+    return figure
+
+
+# ---------------------------------------------------------------- augment
+
+
+def _augment(args):
+    if args.n < 1:
+        raise _usage("augment", f"--n must be >= 1, got {args.n}")
+    if args.min_max is not None and args.min_max[1] < args.min_max[0]:
+        raise _usage("augment", "--min-max needs LO <= HI")
+    tqdm = require("tqdm", "io", "augment").tqdm
+    from . import io
+
+    inputs = [Path(p) for p in args.inputs]
+    protected = {p.resolve() for p in inputs}
+    bounds = _min_max(args.min_max)
+    seeds = np.random.SeedSequence(args.seed).spawn(len(inputs))
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    written, failed = set(), []
+    progress = tqdm(list(zip(inputs, seeds, strict=True)), desc=PROG, unit="file", file=sys.stderr,
+                    disable=None)
+    for path, seed in progress:
+        try:
+            targets = [io.output_path(path, k, args.output_dir) for k in range(args.n)]
+            for target in targets:
+                resolved = target.resolve()
+                if resolved in protected:
+                    raise ValueError(f"refusing to overwrite the input {target}")
+                if resolved in written:
+                    raise ValueError(f"{target} was already written for another input")
+                if target.exists() and not args.overwrite:
+                    raise ValueError(f"{target} exists (use --overwrite to replace it)")
+                io.check_writable(target, args.dtype)
+            image = io.read(path)
+            stack = np.broadcast_to(image.array, (args.n,) + image.array.shape)
+            outputs = transform_batch(stack, min_max_val=bounds, dtype=args.dtype,
+                                      rng=np.random.default_rng(seed))
+            for target, output in zip(targets, outputs, strict=True):
+                io.write(image.with_array(output), target)
+                written.add(target.resolve())
+        except MissingExtra:
+            raise
+        except Exception as exc:
+            failed.append(path)
+            text = " ".join(str(exc).split()) or type(exc).__name__
+            where = "" if isinstance(exc, io.ImageReadError) else f"{path}: "
+            progress.write(f"{PROG} augment: {where}{text}", file=sys.stderr)
+    progress.close()
+    done = len(inputs) - len(failed)
+    summary = (f"{PROG} augment: {done} of {len(inputs)} files augmented, "
+               f"{len(written)} images written to {args.output_dir}")
+    print(summary + (f"; {len(failed)} failed" if failed else ""), file=sys.stderr)
+    return 1 if failed else 0
+
+
+# ---------------------------------------------------------------- bench
+
+
+def _median_time(fn, repeat):
+    fn()  # compile or load the kernels, fault in the pages
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def _bench(args):
+    if args.batch < 1 or args.size < 2 or args.repeat < 1:
+        raise _usage("bench", "--batch and --repeat must be >= 1 and --size >= 2")
+    import numba
+
+    try:
+        from rsgt.augmentation import random_smooth_grayvalue_transform as rsgt_transform
+    except ImportError:
+        rsgt_transform = None
+    rng = np.random.default_rng(0)
+    shape = (args.batch,) + (args.size,) * 3
+    ct = np.clip(rng.normal(40.0, 400.0, shape), *CT_RANGE).astype(np.int16)
+    ct.reshape(args.batch, -1)[:, :2] = CT_RANGE
+    mr = np.maximum(rng.normal(500.0, 150.0, shape), 0).astype(np.float32)
+    cases = [(f"int16 CT, range {CT_RANGE}", ct, CT_RANGE), ("float32 MR, own min/max", mr, None)]
+
+    head = ["case", "rsgt_fast", "rsgt 1.1.0 loop" if rsgt_transform else "rsgt (missing)",
+            "np.copyto floor", "speed-up"]
+    rows = [[label, *_bench_case(x, bounds, rsgt_transform, args.repeat)]
+            for label, x, bounds in cases]
+    widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
+    print(f"{PROG} {__version__}: batch of {args.batch} volumes of {args.size}^3 voxels, "
+          f"median of {args.repeat} runs, {numba.get_num_threads()} threads")
+    for row in [head] + rows:
+        cells = [row[0].ljust(widths[0])]
+        cells += [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
+        print("  ".join(cells))
+    if rsgt_transform is None:
+        print("rsgt is not installed; pip install rsgt==1.1.0 to compare with it")
+    return 0
+
+
+def _bench_case(x, bounds, rsgt_transform, repeat):
+    """Timings of one case as table cells: ours, rsgt's (or '-'), the floor, the speed-up."""
+    out = np.empty(x.shape, np.float32)
+    ours = _median_time(lambda: transform_batch(x, min_max_val=bounds, out=out), repeat)
+    floor = _median_time(lambda: np.copyto(out, x), repeat)
+    theirs = None
+    if rsgt_transform is not None:
+        theirs = _median_time(
+            lambda: [rsgt_transform(e, min_max_val=bounds, dtype="float32") for e in x], repeat)
+    return [_ms(ours), _ms(theirs), _ms(floor), f"{theirs / ours:.1f}x" if theirs else "-"]
+
+
+def _ms(seconds):
+    return "-" if seconds is None else f"{seconds * 1e3:.2f} ms"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,247 @@
+"""MONAI transforms: random smooth gray value transformations in MONAI pipelines.
+
+* :class:`RandSmoothGrayValue` -- array transform for one channel-first image;
+* :class:`RandSmoothGrayValued` -- its dictionary version;
+* :class:`RandSmoothGrayValueBatch` -- for a collated ``(B, C, ...)`` batch,
+  each sample with its own curve, in one call.
+
+They follow MONAI's conventions: the random factors come from ``self.R``
+(seeded by :meth:`set_random_state`, by ``monai.utils.set_determinism`` and in
+``monai.data.DataLoader`` workers); numpy arrays, torch tensors and
+``MetaTensor`` are accepted, and the result has the input's type, device and
+metadata (affine included) with the dtype ``dtype``.
+
+RSGT replaces intensity normalisation: outputs lie in [0, 1].  An image the
+transform leaves alone (probability ``1 - prob``) is returned unchanged, so
+normalise the image to [0, 1] first and give ``min_max_val=(0, 1)`` when both
+kinds should reach the network in the same range::
+
+    Compose([
+        LoadImaged("image"), EnsureChannelFirstd("image"),
+        ScaleIntensityRanged("image", a_min=-1024, a_max=3071, b_min=0, b_max=1, clip=True),
+        RandSmoothGrayValued("image", prob=0.5, min_max_val=(0, 1)),
+    ])
+
+Requires the ``rsgt-fast[monai]`` extra.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _validate
+from ._optional import require
+from .batch import transform_batch
+
+_transforms = require("monai.transforms", "monai", "monai")
+_utils = require("monai.utils", "monai", "monai")
+
+__all__ = [
+    "RandSmoothGrayValue", "RandSmoothGrayValued", "RandSmoothGrayValueD",
+    "RandSmoothGrayValueDict", "RandSmoothGrayValueBatch",
+]
+
+#: Curve seeds are drawn from ``self.R`` in [0, SEED_LIMIT).
+SEED_LIMIT = 2**32
+
+
+class _Options:
+    """The curve options shared by the transforms, checked once."""
+
+    def _set_options(self, n_sinusoids, min_frequency, max_frequency, min_max_val, dtype):
+        self.n_sinusoids = _validate.n_sinusoids(n_sinusoids)
+        self.min_frequency, self.max_frequency = _validate.frequencies(min_frequency,
+                                                                       max_frequency)
+        self.min_max_val = _validate.min_max_val(min_max_val)
+        self.dtype = _validate.output_dtype(dtype)
+        self.curves = None
+
+    def _transform(self, rows, seed):
+        out, self.curves = transform_batch(
+            rows, n_sinusoids=self.n_sinusoids, min_frequency=self.min_frequency,
+            max_frequency=self.max_frequency, min_max_val=self.min_max_val, dtype=self.dtype,
+            rng=np.random.default_rng(seed), return_curves=True,
+        )
+        return out
+
+
+class RandSmoothGrayValue(_Options, _transforms.RandomizableTransform):
+    """Random smooth gray value transformation of a channel-first image.
+
+    Parameters
+    ----------
+    prob : float
+        Probability of transforming an image.
+    n_sinusoids : int
+        Sinusoids summed into a curve.
+    min_frequency, max_frequency : float
+        Range of the random frequencies.
+    min_max_val : (lo, hi) or None
+        Input range mapped onto the curve; values outside are clipped.
+        ``None``: the image's (or channel's) own min and max.
+    channel_wise : bool
+        Give each channel its own curve (and, with ``min_max_val=None``, its
+        own range) instead of one curve for the whole image.
+    dtype : numpy dtype
+        float16, float32 or float64: the dtype of a transformed image.
+
+    Attributes
+    ----------
+    curves : rsgt_fast.Curves or None
+        The transfer functions of the last transformed image (one per channel
+        with ``channel_wise=True``), e.g. for ``curves.sample()`` plots.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rsgt_fast.monai import RandSmoothGrayValue
+    >>> t = RandSmoothGrayValue(prob=1.0, min_max_val=(-1024, 3071)).set_random_state(0)
+    >>> ct = np.random.default_rng(0).integers(-1024, 3072, size=(1, 16, 16, 16))
+    >>> out = t(ct)
+    >>> type(out).__name__, out.dtype, out.shape
+    ('ndarray', dtype('float32'), (1, 16, 16, 16))
+    """
+
+    backend = [_utils.TransformBackends.TORCH, _utils.TransformBackends.NUMPY]
+
+    def __init__(self, prob=0.1, n_sinusoids=4, min_frequency=0.2, max_frequency=1.6,
+                 min_max_val=None, channel_wise=False, dtype=np.float32):
+        _transforms.RandomizableTransform.__init__(self, prob)
+        self._set_options(n_sinusoids, min_frequency, max_frequency, min_max_val, dtype)
+        self.channel_wise = bool(channel_wise)
+        self._seed = None
+
+    def randomize(self, data=None):
+        """Decide whether to transform and draw the seed of the curve(s) from ``self.R``."""
+        super().randomize(None)
+        if self._do_transform:
+            self._seed = int(self.R.randint(SEED_LIMIT, dtype=np.int64))
+
+    def __call__(self, img, randomize=True):
+        """Transform ``img`` (channel first); ``randomize=False`` reuses the last curves."""
+        if randomize:
+            self.randomize()
+        if not self._do_transform:
+            return img
+        if self._seed is None:
+            raise RuntimeError("call randomize() before __call__(img, randomize=False)")
+        array = _utils.convert_to_numpy(img)
+        if self.channel_wise and array.ndim < 2:
+            raise ValueError(f"channel_wise needs a channel-first image, got shape {array.shape}")
+        rows = array if self.channel_wise else array[None]
+        out = self._transform(rows, self._seed).reshape(array.shape)
+        return _utils.convert_to_dst_type(out, dst=img, dtype=out.dtype)[0]
+
+
+class RandSmoothGrayValued(_transforms.RandomizableTransform, _transforms.MapTransform):
+    """Dictionary version of :class:`RandSmoothGrayValue`.
+
+    All ``keys`` of one call share the curve parameters (each image still maps
+    its own range with ``min_max_val=None``), as MONAI's dictionary intensity
+    transforms share theirs; use one transform per key for independent curves.
+
+    Parameters
+    ----------
+    keys : str or sequence of str
+        Keys of the images to transform.
+    prob, n_sinusoids, min_frequency, max_frequency, min_max_val, channel_wise, dtype
+        As for :class:`RandSmoothGrayValue`.
+    allow_missing_keys : bool
+        Skip keys that are missing instead of raising ``KeyError``.
+    """
+
+    backend = RandSmoothGrayValue.backend
+
+    def __init__(self, keys, prob=0.1, n_sinusoids=4, min_frequency=0.2, max_frequency=1.6,
+                 min_max_val=None, channel_wise=False, dtype=np.float32,
+                 allow_missing_keys=False):
+        _transforms.MapTransform.__init__(self, keys, allow_missing_keys)
+        _transforms.RandomizableTransform.__init__(self, prob)
+        self.transform = RandSmoothGrayValue(1.0, n_sinusoids, min_frequency, max_frequency,
+                                             min_max_val, channel_wise, dtype)
+
+    def set_random_state(self, seed=None, state=None):
+        """Seed this transform and the array transform inside it; returns ``self``."""
+        super().set_random_state(seed, state)
+        self.transform.set_random_state(seed, state)
+        return self
+
+    def __call__(self, data):
+        """Transform ``data[key]`` for every key (with probability ``prob``, all or none)."""
+        d = dict(data)
+        self.randomize(None)
+        if not self._do_transform:
+            return d
+        self.transform.randomize(None)
+        for key in self.key_iterator(d):
+            d[key] = self.transform(d[key], randomize=False)
+        return d
+
+
+RandSmoothGrayValueD = RandSmoothGrayValueDict = RandSmoothGrayValued
+
+
+class RandSmoothGrayValueBatch(_Options, _transforms.RandomizableTransform):
+    """Random smooth gray value transformation of a collated ``(B, C, ...)`` batch.
+
+    Each sample (or, with ``channel_wise=True``, each channel of each sample)
+    gets its own curve, all in one :func:`rsgt_fast.transform_batch` call --
+    the same distribution of results as :class:`RandSmoothGrayValue` applied to
+    each sample in a loop, without the loop.
+
+    Parameters
+    ----------
+    prob : float
+        Probability of transforming each sample; samples left alone keep
+        their values, cast to ``dtype``.
+    n_sinusoids, min_frequency, max_frequency, min_max_val, channel_wise, dtype
+        As for :class:`RandSmoothGrayValue`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from rsgt_fast.monai import RandSmoothGrayValueBatch
+    >>> batch = torch.randn(4, 1, 8, 8, 8)
+    >>> out = RandSmoothGrayValueBatch().set_random_state(0)(batch)
+    >>> out.shape, out.dtype
+    (torch.Size([4, 1, 8, 8, 8]), torch.float32)
+    """
+
+    backend = RandSmoothGrayValue.backend
+
+    def __init__(self, prob=1.0, n_sinusoids=4, min_frequency=0.2, max_frequency=1.6,
+                 min_max_val=None, channel_wise=False, dtype=np.float32):
+        _transforms.RandomizableTransform.__init__(self, prob)
+        self._set_options(n_sinusoids, min_frequency, max_frequency, min_max_val, dtype)
+        self.channel_wise = bool(channel_wise)
+        self._selected = None
+        self._seed = None
+
+    def randomize(self, data):
+        """Choose the samples of ``data`` to transform and draw the curves' seed."""
+        self._selected = self.R.rand(len(data)) < self.prob
+        self._do_transform = bool(self._selected.any())
+        self._seed = int(self.R.randint(SEED_LIMIT, dtype=np.int64))
+
+    def __call__(self, batch, randomize=True):
+        """Transform ``batch``; ``randomize=False`` reuses the last choice and curves."""
+        if randomize:
+            self.randomize(batch)
+        if self._selected is None:
+            raise RuntimeError("call randomize(batch) before __call__(batch, randomize=False)")
+        array = _utils.convert_to_numpy(batch)
+        if array.ndim < (3 if self.channel_wise else 2) or len(self._selected) != len(array):
+            raise ValueError(f"expected a (B, C, ...) batch of {len(self._selected)} samples, "
+                             f"got shape {array.shape}")
+        chosen = np.flatnonzero(self._selected)
+        if len(chosen) == len(array):
+            out = self._transform(self._rows(array), self._seed).reshape(array.shape)
+        else:
+            out = array.astype(self.dtype)
+            if len(chosen):
+                subset = array[chosen]
+                out[chosen] = self._transform(self._rows(subset), self._seed).reshape(subset.shape)
+        return _utils.convert_to_dst_type(out, dst=batch, dtype=out.dtype)[0]
+
+    def _rows(self, array):
+        return array.reshape((-1,) + array.shape[2:]) if self.channel_wise else array

@@ -1,0 +1,124 @@
+"""TorchIO transforms: random smooth gray value transformations of subjects.
+
+* :class:`RandomSmoothGrayValue` -- the random transform: it draws one seed per
+  image from PyTorch's random generator (so ``torch.manual_seed`` and
+  ``SubjectsLoader`` workers behave as for TorchIO's own transforms) and
+  delegates to
+* :class:`SmoothGrayValue` -- the deterministic transform: the seed re-creates
+  the same curve, so a subject's history reproduces the result
+  (``subject.get_composed_history()(original)``).
+
+Both apply to ``ScalarImage`` s only (label maps are never touched) and respect
+``include`` and ``exclude``.  Outputs lie in [0, 1].
+
+Requires the ``rsgt-fast[torchio]`` extra.
+"""
+
+from __future__ import annotations
+
+from . import _validate
+from ._optional import require
+from .batch import transform_batch
+
+_tio = require("torchio", "torchio", "torchio")
+torch = require("torch", "torchio", "torchio")
+
+__all__ = ["RandomSmoothGrayValue", "SmoothGrayValue"]
+
+
+def _check(n_sinusoids, min_frequency, max_frequency, min_max_val, dtype):
+    n_sinusoids = _validate.n_sinusoids(n_sinusoids)
+    min_frequency, max_frequency = _validate.frequencies(min_frequency, max_frequency)
+    min_max_val = _validate.min_max_val(min_max_val)
+    dtype = _validate.output_dtype(dtype).name
+    return n_sinusoids, min_frequency, max_frequency, min_max_val, dtype
+
+
+class RandomSmoothGrayValue(_tio.transforms.augmentation.RandomTransform,
+                            _tio.transforms.IntensityTransform):
+    """Random smooth gray value transformation of each scalar image of a subject.
+
+    Parameters
+    ----------
+    p : float
+        Probability of applying the transform.
+    n_sinusoids : int
+        Sinusoids summed into a curve.
+    min_frequency, max_frequency : float
+        Range of the random frequencies.
+    min_max_val : (lo, hi) or None
+        Input range mapped onto the curve; values outside are clipped.
+        ``None``: each image's (or channel's) own min and max.
+    channel_wise : bool
+        Give each channel its own curve instead of one per image.
+    dtype : {'float32', 'float16', 'float64'}
+        Data type of the transformed images.
+    **kwargs
+        ``include``, ``exclude``, ``copy`` etc.: see ``torchio.transforms.Transform``.
+
+    Examples
+    --------
+    >>> import torch, torchio as tio
+    >>> from rsgt_fast.torchio import RandomSmoothGrayValue
+    >>> subject = tio.Subject(ct=tio.ScalarImage(tensor=torch.randint(-1024, 3072, (1, 8, 8, 8))),
+    ...                       seg=tio.LabelMap(tensor=torch.zeros(1, 8, 8, 8, dtype=torch.uint8)))
+    >>> out = RandomSmoothGrayValue(min_max_val=(-1024, 3071))(subject)
+    >>> out.ct.data.dtype, bool(out.ct.data.max() <= 1)
+    (torch.float32, True)
+    """
+
+    def __init__(self, p=1.0, n_sinusoids=4, min_frequency=0.2, max_frequency=1.6,
+                 min_max_val=None, channel_wise=False, dtype="float32", **kwargs):
+        super().__init__(p=p, **kwargs)
+        (self.n_sinusoids, self.min_frequency, self.max_frequency, self.min_max_val,
+         self.dtype) = _check(n_sinusoids, min_frequency, max_frequency, min_max_val, dtype)
+        self.channel_wise = bool(channel_wise)
+
+    def apply_transform(self, subject):
+        """Draw a seed per image and apply :class:`SmoothGrayValue` with them."""
+        images = self.get_images_dict(subject)
+        if not images:
+            return subject
+        seeds = {name: self._get_random_seed() for name in images}
+        transform = SmoothGrayValue(
+            seed=seeds, n_sinusoids=self.n_sinusoids, min_frequency=self.min_frequency,
+            max_frequency=self.max_frequency, min_max_val=self.min_max_val,
+            channel_wise=self.channel_wise, dtype=self.dtype, **self._get_base_args(),
+        )
+        return transform(subject)
+
+
+class SmoothGrayValue(_tio.transforms.IntensityTransform):
+    """The smooth gray value transformation given by a seed.
+
+    Parameters
+    ----------
+    seed : int or dict of str to int
+        Seed of the curve (a ``numpy.random.default_rng`` seed), or one per
+        image name.  The same seed and options give the same curve.
+    n_sinusoids, min_frequency, max_frequency, min_max_val, channel_wise, dtype, **kwargs
+        As for :class:`RandomSmoothGrayValue`.
+    """
+
+    def __init__(self, seed, n_sinusoids=4, min_frequency=0.2, max_frequency=1.6,
+                 min_max_val=None, channel_wise=False, dtype="float32", **kwargs):
+        super().__init__(**kwargs)
+        self.seed = seed
+        (self.n_sinusoids, self.min_frequency, self.max_frequency, self.min_max_val,
+         self.dtype) = _check(n_sinusoids, min_frequency, max_frequency, min_max_val, dtype)
+        self.channel_wise = bool(channel_wise)
+        self.args_names = ["seed", "n_sinusoids", "min_frequency", "max_frequency",
+                           "min_max_val", "channel_wise", "dtype"]
+
+    def apply_transform(self, subject):
+        """Replace each selected scalar image's data by its transformed values."""
+        for name, image in self.get_images_dict(subject).items():
+            data = image.numpy()
+            rows = data if self.channel_wise else data[None]
+            out = transform_batch(
+                rows, n_sinusoids=self.n_sinusoids, min_frequency=self.min_frequency,
+                max_frequency=self.max_frequency, min_max_val=self.min_max_val,
+                dtype=self.dtype, rng=int(self.get_parameter(self.seed, name)),
+            )
+            image.set_data(torch.from_numpy(out.reshape(data.shape)))
+        return subject

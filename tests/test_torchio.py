@@ -1,0 +1,132 @@
+"""The TorchIO transforms on real subjects."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+tio = pytest.importorskip("torchio")
+
+from rsgt_fast.torchio import RandomSmoothGrayValue, SmoothGrayValue  # noqa: E402
+
+SHAPE = (1, 10, 9, 8)
+
+
+def make_subject(seed=0):
+    """A subject with a CT, an MR and a label map."""
+    rng = np.random.default_rng(seed)
+    ct = rng.integers(-1024, 3072, size=SHAPE).astype(np.int16)
+    mr = np.clip(rng.normal(500, 150, size=SHAPE), 0, None).astype(np.float32)
+    label = (rng.random(SHAPE) > 0.7).astype(np.uint8)
+    return tio.Subject(
+        ct=tio.ScalarImage(tensor=torch.from_numpy(ct), affine=np.diag([0.7, 0.7, 2.5, 1.0])),
+        mr=tio.ScalarImage(tensor=torch.from_numpy(mr)),
+        seg=tio.LabelMap(tensor=torch.from_numpy(label)),
+    )
+
+
+def test_scalar_images_change_label_maps_do_not():
+    subject = make_subject()
+    out = RandomSmoothGrayValue(min_max_val=None)(subject)
+    for name in ("ct", "mr"):
+        data = out[name].data
+        assert data.dtype == torch.float32 and data.shape == SHAPE
+        assert float(data.min()) >= 0 and float(data.max()) <= 1
+    assert out.seg.data.dtype == torch.uint8 and torch.equal(out.seg.data, subject.seg.data)
+    np.testing.assert_array_equal(out.ct.affine, subject.ct.affine)
+    assert subject.ct.data.dtype == torch.int16  # the input subject is not modified
+
+
+def test_each_image_gets_its_own_curve():
+    subject = make_subject()
+    subject.add_image(tio.ScalarImage(tensor=subject.ct.data.clone()), "ct2")
+    out = RandomSmoothGrayValue()(subject)
+    assert not torch.equal(out.ct.data, out.ct2.data)
+    seeds = out.history[-1].seed
+    assert sorted(seeds) == ["ct", "ct2", "mr"] and len(set(seeds.values())) == 3
+
+
+@pytest.mark.parametrize("kwargs, changed", [
+    ({"include": ["ct"]}, {"ct"}),
+    ({"exclude": ["ct"]}, {"mr"}),
+    ({"include": ["seg", "mr"]}, {"mr"}),
+])
+def test_include_and_exclude(kwargs, changed):
+    subject = make_subject()
+    out = RandomSmoothGrayValue(**kwargs)(subject)
+    for name in ("ct", "mr", "seg"):
+        assert torch.equal(out[name].data, subject[name].data) == (name not in changed)
+    assert set(out.history[-1].seed) == changed
+
+
+def test_history_reproduces_the_output():
+    subject = make_subject()
+    out = RandomSmoothGrayValue(n_sinusoids=3, min_max_val=(-1024, 3071), channel_wise=True,
+                                exclude=["mr"])(subject)
+    (recorded,) = out.get_applied_transforms()
+    assert isinstance(recorded, SmoothGrayValue)
+    assert (recorded.n_sinusoids, recorded.min_max_val, recorded.exclude) == (3, (-1024, 3071),
+                                                                             ["mr"])
+    again = out.get_composed_history()(subject)
+    for name in ("ct", "mr", "seg"):
+        assert torch.equal(again[name].data, out[name].data)
+    seed = recorded.seed["ct"]
+    direct = SmoothGrayValue(seed, n_sinusoids=3, min_max_val=(-1024, 3071), channel_wise=True,
+                             include=["ct"])(subject)
+    assert torch.equal(direct.ct.data, out.ct.data)
+    assert len(out.get_inverse_transform(warn=False)) == 0  # not invertible, so left out
+
+
+def test_torch_seed_reproduces_and_p_zero_does_nothing():
+    subject = make_subject()
+    torch.manual_seed(3)
+    first = RandomSmoothGrayValue()(subject)
+    torch.manual_seed(3)
+    second = RandomSmoothGrayValue()(subject)
+    assert torch.equal(first.ct.data, second.ct.data)
+    untouched = RandomSmoothGrayValue(p=0.0)(subject)
+    assert torch.equal(untouched.ct.data, subject.ct.data) and untouched.history == []
+
+
+def test_channel_wise_curves():
+    data = torch.from_numpy(np.repeat(make_subject().ct.numpy(), 3, axis=0))
+    subject = tio.Subject(ct=tio.ScalarImage(tensor=data))
+    per_channel = RandomSmoothGrayValue(channel_wise=True)(subject).ct.data
+    assert not torch.equal(per_channel[0], per_channel[1])
+    shared = RandomSmoothGrayValue()(subject).ct.data
+    assert torch.equal(shared[0], shared[1]) and torch.equal(shared[0], shared[2])
+
+
+def test_in_compose_with_other_transforms():
+    subject = make_subject()
+    transform = tio.Compose([tio.RandomFlip(axes=(0,), flip_probability=1.0),
+                             RandomSmoothGrayValue(include=["ct"]),
+                             tio.RescaleIntensity(out_min_max=(0, 1), include=["mr"])])
+    out = transform(subject)
+    assert [t.name for t in out.get_applied_transforms()] == ["Flip", "SmoothGrayValue",
+                                                              "RescaleIntensity"]
+    assert torch.equal(out.seg.data, subject.seg.data.flip(1))
+    again = out.get_composed_history()(subject)
+    assert torch.equal(again.ct.data, out.ct.data)
+
+
+def test_subjects_loader_with_workers():
+    dataset = tio.SubjectsDataset([make_subject() for _ in range(6)],
+                                  transform=tio.Compose([RandomSmoothGrayValue()]))
+    loader = tio.SubjectsLoader(dataset, batch_size=3, num_workers=2)
+    cts, segs = [], []
+    for batch in loader:
+        cts.append(batch["ct"][tio.DATA])
+        segs.append(batch["seg"][tio.DATA])
+    cts, segs = torch.cat(cts), torch.cat(segs)
+    assert cts.shape == (6,) + SHAPE and cts.dtype == torch.float32
+    for i in range(6):
+        for j in range(i):
+            assert not torch.equal(cts[i], cts[j])  # the same CT, its own curve
+    assert torch.equal(segs, make_subject().seg.data.expand(6, *SHAPE))
+
+
+def test_bad_options():
+    with pytest.raises(ValueError, match="n_sinusoids"):
+        RandomSmoothGrayValue(n_sinusoids=0)
+    with pytest.raises(ValueError, match="min_max_val"):
+        SmoothGrayValue(0, min_max_val=(5, 1))
