@@ -332,13 +332,17 @@ BLOCK = 512
 
 
 @helper
-def _gather_interp(task, n_chunks, chunk, x, params, table, out, half_out):
+def _gather_interp(task, n_chunks, chunk, x, params, integer, lo_x, hi_x, table, out, half_out):
     """Linear interpolation of each value's position in the table.
 
     ``params[b]`` holds lo, hi, ``unit * lo``, grid points per ``unit``, ``unit``
-    (a power of two keeping the arithmetic finite, usually 0.5) and the last
-    grid index, all in the working float type, which the arithmetic keeps.  Work goes in blocks: the
-    positions (vectorised), the table reads, then the blend (vectorised).
+    (a power of two keeping the arithmetic finite, usually 0.5), the last grid
+    index, and for ``integer`` input the grid position of ``lo_x[b]``, all in
+    the working float type, which the arithmetic keeps.  Integer input is clamped
+    to ``[lo_x[b], hi_x[b]]`` (``x``'s dtype) and measured from ``lo_x[b]`` in
+    integer arithmetic, so 64-bit values far from zero keep every digit.
+    Work goes in blocks: the positions (vectorised), the table reads, then
+    the blend (vectorised).
     """
     b, start, stop = _task_span(task, n_chunks, chunk, x.shape[1])
     xb = x[b, start:stop]
@@ -350,7 +354,10 @@ def _gather_interp(task, n_chunks, chunk, x, params, table, out, half_out):
     scale = params[b, 3]
     unit = params[b, 4]
     last = params[b, 5]
+    base = params[b, 6]
     zero = unit - unit
+    low = lo_x[b]
+    high = hi_x[b]
     idx = np.empty(BLOCK, np.uint32)
     frac = np.empty(BLOCK, params.dtype)
     y0 = np.empty(BLOCK, params.dtype)
@@ -359,11 +366,19 @@ def _gather_interp(task, n_chunks, chunk, x, params, table, out, half_out):
     for first in range(0, n, BLOCK):
         m = min(BLOCK, n - first)
         xs = xb[first:first + m]
-        for i in range(m):
-            pos = (unit * min(max(xs[i] + zero, lo), hi) - unit_lo) * scale
-            whole = min(np.floor(pos), last)
-            idx[i] = np.uint32(whole)
-            frac[i] = pos - whole
+        if integer:
+            for i in range(m):
+                d = np.uint64(min(max(xs[i], low), high) - low)
+                pos = min(max(base + (unit * d) * scale, zero), last)
+                whole = np.floor(pos)
+                idx[i] = np.uint32(whole)
+                frac[i] = pos - whole
+        else:
+            for i in range(m):
+                pos = (unit * min(max(xs[i] + zero, lo), hi) - unit_lo) * scale
+                whole = min(np.floor(pos), last)
+                idx[i] = np.uint32(whole)
+                frac[i] = pos - whole
         for i in range(m):
             j = idx[i]
             y0[i] = tb[j]
@@ -429,7 +444,8 @@ def transform_clamped(x, f, a, o, G, polish, build, Y, ext, lo_x, hi_x, skip,
 
 
 @kernel
-def transform_interp(x, f, a, o, G, polish, build, Y, ext, params, table, out, half_out, chunk):
+def transform_interp(x, f, a, o, G, polish, build, Y, ext, params, integer, lo_x, hi_x, table,
+                     out, half_out, chunk):
     """Float input, or integers over a wide range: interpolate a dense grid.
 
     ``table`` (working float type) has a column more than the largest grid,
@@ -447,7 +463,7 @@ def transform_interp(x, f, a, o, G, polish, build, Y, ext, params, table, out, h
         _table_chunk(task, tc, chunk, G, Y, ext, table, False)
     xc = (x.shape[1] + chunk - 1) // chunk
     for task in prange(n_rows * xc):
-        _gather_interp(task, xc, chunk, x, params, table, out, half_out)
+        _gather_interp(task, xc, chunk, x, params, integer, lo_x, hi_x, table, out, half_out)
 
 
 # ------------------------------------------------------------------ normalisation
@@ -545,11 +561,14 @@ def _mr_chunk(task, n_chunks, chunk, x, as_float32, p5, p95, out, half_out):
     b, start, stop = _task_span(task, n_chunks, chunk, x.shape[1])
     xb = x[b, start:stop]
     ob = out[b, start:stop]
-    span = p95 - p5
+    # Halves keep differences of values near the float64 maximum finite; scaling
+    # by a power of two changes no rounding.
+    half_p5 = 0.5 * p5
+    span = 0.5 * p95 - half_p5
     for i in range(xb.shape[0]):
         v = float(np.float32(xb[i])) if as_float32 else float(xb[i])
         if span > 0.0:
-            y = min(max((v - p5) / span, 0.0), 1.0)
+            y = min(max((0.5 * v - half_p5) / span, 0.0), 1.0)
         elif v < p5:
             y = 0.0
         elif v > p5:

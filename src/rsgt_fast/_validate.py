@@ -66,6 +66,8 @@ def output_dtype(value, name="dtype"):
         dtype = np.dtype(value)
     except TypeError as exc:
         raise TypeError(f"{name} must be a float dtype, got {_short(value)}") from exc
+    if dtype.kind == "f":
+        dtype = dtype.newbyteorder("=")  # results are written in native byte order
     if dtype not in FLOAT_OUTPUTS:
         raise ValueError(
             f"{name} must be float16, float32 or float64 (outputs lie in [0, 1]), got {dtype}"
@@ -76,7 +78,7 @@ def output_dtype(value, name="dtype"):
 def input_array(value, name="x"):
     """A non-empty array of at least one dimension with an integer, bool or float dtype."""
     array = np.asanyarray(value)
-    if array.dtype.kind not in "biuf" or (array.dtype.kind == "f" and array.dtype not in FLOAT_OUTPUTS):
+    if array.dtype.kind not in "biuf" or (array.dtype.kind == "f" and array.dtype.itemsize not in (2, 4, 8)):
         raise TypeError(
             f"{name} must hold integers or float16/32/64 values, got dtype {array.dtype}"
         )

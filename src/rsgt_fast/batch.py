@@ -150,6 +150,25 @@ def element_ranges(x2, kind, bounds, name):
     return [(cast(a), cast(b)) for a, b in zip(lo.tolist(), hi.tolist())]
 
 
+def _clamp_bounds(dtype, ranges, G, per_unit=None):
+    """Each range clamped to ``dtype`` and the grid position where the clamped range starts.
+
+    Integer values are clamped to ``[lo_x, hi_x]`` (representable in ``dtype``)
+    and measured from ``lo_x``; ``skip`` is the grid position of ``lo_x``: an
+    index on an integer grid, a float (``per_unit`` grid points per integer)
+    on a dense one.
+    """
+    info = np.iinfo(dtype)
+    lo_x = [min(max(r[0], int(info.min)), int(info.max)) for r in ranges]
+    hi_x = [min(max(r[1], int(info.min)), int(info.max)) for r in ranges]
+    if per_unit is None:
+        skip = [min(max(c - r[0], 0), g - 1) for c, r, g in zip(lo_x, ranges, G.tolist())]
+    else:
+        skip = [min(max(float(c - r[0]) * u, 0.0), g - 1.0)
+                for c, r, g, u in zip(lo_x, ranges, G.tolist(), per_unit.tolist())]
+    return np.array(lo_x, dtype), np.array(hi_x, dtype), np.array(skip)
+
+
 def apply(x2, kind, params, ranges, shape, out_dtype, out=None, grid=None, grid_max=GRID_MAX):
     """Transform the rows of ``x2`` with the given curves; one kernel call.
 
@@ -173,8 +192,14 @@ def apply(x2, kind, params, ranges, shape, out_dtype, out=None, grid=None, grid_
     ], dtype=np.int64)
     polish = np.array([not exact for exact in on_ints]) & (G > 1)
     unit = position_unit(lo, hi)
-    span = np.where(hi > lo, unit * hi - unit * lo, 1.0)
-    scale = np.where(hi > lo, (G - 1) / span, 0.0)
+    # Spans of integer ranges come from Python integers: exact where float64
+    # endpoints near 2**63 are not.
+    unit_span = np.array([
+        u * float(r[1] - r[0]) if isinstance(r[0], int) and isinstance(r[1], int)
+        else u * h - u * l
+        for r, l, h, u in zip(ranges, lo.tolist(), hi.tolist(), unit.tolist())
+    ])
+    scale = np.where(hi > lo, (G - 1) / np.where(hi > lo, unit_span, 1.0), 0.0)
     if grid is None:
         build = True
         Y = np.empty((n_rows, int(G.max())))
@@ -199,21 +224,27 @@ def apply(x2, kind, params, ranges, shape, out_dtype, out=None, grid=None, grid_
         transform_full(x2, kind == "half", dmin, f, a, o, lo, hi, scale, G, polish, build,
                        Y, ext, table, out2, half_out, CHUNK)
     elif kind == "int" and all(on_ints):
-        info = np.iinfo(x2.dtype)
-        lo_c = [min(max(r[0], int(info.min)), int(info.max)) for r in ranges]
-        hi_c = [min(max(r[1], int(info.min)), int(info.max)) for r in ranges]
-        skip = [min(max(c - r[0], 0), g - 1) for c, r, g in zip(lo_c, ranges, G.tolist())]
+        lo_x, hi_x, skip = _clamp_bounds(x2.dtype, ranges, G)
         table = np.empty((n_rows, width), lut_dtype)
-        transform_clamped(x2, f, a, o, G, polish, build, Y, ext,
-                          np.array(lo_c, x2.dtype), np.array(hi_c, x2.dtype),
-                          np.array(skip, np.int64), table, out2, half_out, CHUNK)
+        transform_clamped(x2, f, a, o, G, polish, build, Y, ext, lo_x, hi_x,
+                          skip.astype(np.int64), table, out2, half_out, CHUNK)
     else:
-        narrow = x2.dtype == np.float32 and out_dtype != np.float64 and np.all(unit == 0.5)
+        integer = kind == "int" and all(isinstance(v, int) for r in ranges for v in r)
+        if integer:
+            lo_x, hi_x, skip = _clamp_bounds(x2.dtype, ranges, G, scale * unit)
+        else:
+            lo_x = hi_x = np.zeros(n_rows, x2.dtype)
+            skip = np.zeros(n_rows)
+        # float32 arithmetic for float32 data, unless a bound is not a float32
+        # number, the span is subnormal-small, or float64 output is wanted.
+        narrow = (x2.dtype == np.float32 and out_dtype != np.float64 and np.all(unit == 0.5)
+                  and np.array_equal(lo.astype(np.float32), lo)
+                  and np.array_equal(hi.astype(np.float32), hi))
         work = np.float32 if narrow else np.float64
-        params = np.stack([lo, hi, unit * lo, scale, unit, G - 1.0], axis=1).astype(work)
+        params = np.stack([lo, hi, unit * lo, scale, unit, G - 1.0, skip], axis=1).astype(work)
         table = np.empty((n_rows, int(G.max()) + 1), work)
-        transform_interp(x2, f, a, o, G, polish, build, Y, ext, params, table, out2,
-                         half_out, CHUNK)
+        transform_interp(x2, f, a, o, G, polish, build, Y, ext, params, integer, lo_x, hi_x,
+                         table, out2, half_out, CHUNK)
 
     if out is not None and not direct:
         np.copyto(out, result)

@@ -153,8 +153,12 @@ def _percentiles(x1, float_kind, out_dtype):
     result = []
     for p, q, t in zip(previous.tolist(), following.tolist(), gamma):
         a, b = stats[p], stats[q]
-        diff = b - a  # in out_dtype, then float64 with gamma, as numpy's _lerp
-        result.append(float(b - diff * (1 - t)) if t >= 0.5 else float(a + diff * t))
+        with np.errstate(over="ignore"):
+            diff = b - a  # in out_dtype, then float64 with gamma, as numpy's _lerp
+        if np.isfinite(diff):
+            result.append(float(b - diff * (1 - t)) if t >= 0.5 else float(a + diff * t))
+        else:  # the two neighbours span more than the dtype's range
+            result.append(float(a) * float(1 - t) + float(b) * float(t))
     return result
 
 
