@@ -46,10 +46,15 @@ def _njit(fn, **extra):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", numba.NumbaWarning)
-            return numba.njit(cache=True, **options)(fn)
-    except RuntimeError:
+            dispatcher = numba.njit(cache=True, **options)(fn)
+        # Some locators (a package inside a zip archive, for one) only find out
+        # at the first compilation that their directory cannot be written.
+        locator = dispatcher._cache._impl.locator
+        locator.ensure_cache_path()
+        return dispatcher
+    except (RuntimeError, OSError, AttributeError):
         # No writable cache location (read-only install, unwritable
-        # NUMBA_CACHE_DIR): compile in memory instead.
+        # NUMBA_CACHE_DIR or home): compile in memory instead.
         return numba.njit(cache=False, **options)(fn)
 
 
