@@ -167,36 +167,47 @@ def row_minmax(x, as_float, sign_flip, exponent, chunk):
 # ------------------------------------------------------------------ curves
 
 
-@helper
-def _grid_chunk(task, n_chunks, chunk, f, a, o, G, Y):
-    """Curve values at grid points ``[start, stop)`` of one element.
+#: Grid points between exact evaluations of each sinusoid.
+GRID_RESTART = 4096
 
-    Each sinusoid is evaluated exactly at the chunk's first point and then
-    advanced by rotation (angle addition), which costs a few multiplications
-    per point instead of a ``sin``; over one chunk the drift stays near 1e-12.
+
+@helper
+def _grid(b, f, a, o, G, Y):
+    """Curve ``b`` at its ``G[b]`` grid points.
+
+    Each sinusoid is evaluated exactly every ``GRID_RESTART`` points and
+    advanced by rotation (angle addition) in between, which costs a few
+    multiplications per point instead of a ``sin``; the drift between two
+    exact evaluations stays near 1e-12.
     """
-    b = task // n_chunks
     g = G[b]
-    start = (task - b * n_chunks) * chunk
-    stop = min(start + chunk, g)
-    if start >= stop:
+    yb = Y[b, :g]
+    if g == 1:
+        yb[0] = curve_value(0.0, f, a, o, b)
         return
-    step = TWO_PI / (g - 1) if g > 1 else 0.0
-    yb = Y[b, start:stop]
-    yb[:] = 0.0
-    for k in range(f.shape[1]):
-        fk = f[b, k]
-        ak = a[b, k]
-        angle = fk * (start * step + o[b, k])
-        s = math.sin(angle)
-        c = math.cos(angle)
-        ds = math.sin(fk * step)
-        dc = math.cos(fk * step)
-        for j in range(yb.shape[0]):
-            yb[j] += ak * s
-            s, c = s * dc + c * ds, c * dc - s * ds
-    if stop == g and g > 1:
-        yb[yb.shape[0] - 1] = curve_value(TWO_PI, f, a, o, b)
+    step = TWO_PI / (g - 1)
+    n = f.shape[1]
+    s = np.empty(n)
+    c = np.empty(n)
+    ds = np.empty(n)
+    dc = np.empty(n)
+    for k in range(n):
+        ds[k] = math.sin(f[b, k] * step)
+        dc[k] = math.cos(f[b, k] * step)
+    for start in range(0, g, GRID_RESTART):
+        for k in range(n):
+            angle = f[b, k] * (start * step + o[b, k])
+            s[k] = math.sin(angle)
+            c[k] = math.cos(angle)
+        # The sinusoids advance independently, so the loop over k overlaps
+        # their dependency chains.
+        for j in range(start, min(start + GRID_RESTART, g)):
+            y = 0.0
+            for k in range(n):
+                y += a[b, k] * s[k]
+                s[k], c[k] = s[k] * dc[k] + c[k] * ds[k], c[k] * dc[k] - s[k] * ds[k]
+            yb[j] = y
+    yb[g - 1] = curve_value(TWO_PI, f, a, o, b)
 
 
 @helper
@@ -271,27 +282,48 @@ def _grid_at(Y, b, g, pos):
 
 
 @helper
-def _table_chunk(task, n_chunks, chunk, G, Y, ext, table, half_out):
-    """Normalised grid values into ``table`` (at least two columns per row)."""
-    b, start, stop = _task_span(task, n_chunks, chunk, table.shape[1])
+def _fill_table(b, G, Y, ext, table, half_out):
+    """Normalised grid values of element ``b``; columns past its grid repeat the last."""
     g = G[b]
     ymin = ext[b, 0]
     ymax = ext[b, 1]
-    for j in range(start, stop):
-        _store(table, b, j, normalized(Y[b, min(j, g - 1)], ymin, ymax), half_out)
+    for j in range(g):
+        _store(table, b, j, normalized(Y[b, j], ymin, ymax), half_out)
+    for j in range(g, table.shape[1]):
+        table[b, j] = table[b, g - 1]
 
 
 @helper
-def _full_chunk(task, n_chunks, chunk, half_in, dmin, lo, hi, scale, G, Y, ext, table, half_out):
-    """Output for every value an 8/16-bit dtype can hold (index ``value - dmin``)."""
-    b, start, stop = _task_span(task, n_chunks, chunk, table.shape[1])
+def _fill_full(b, half_in, dmin, lo, hi, scale, polish, G, Y, ext, table, half_out):
+    """Output for every value an 8/16-bit dtype can hold (index ``value - dmin``).
+
+    On an integer grid (integer input, no ``polish``) each grid value is normalised once and
+    values outside the range repeat the end values; otherwise every entry is
+    interpolated from the grid at its value's position.
+    """
     g = G[b]
     lo_b = lo[b]
     hi_b = hi[b]
-    half_lo = 0.5 * lo_b
     ymin = ext[b, 0]
     ymax = ext[b, 1]
-    for k in range(start, stop):
+    width = table.shape[1]
+    if not half_in and not polish[b]:
+        first = int(lo_b) - dmin  # table index of the range's ends (maybe outside the table)
+        start = min(max(first, 0), width)
+        stop = min(max(first + g, 0), width)
+        for k in range(start, stop):
+            _store(table, b, k, normalized(Y[b, k - first], ymin, ymax), half_out)
+        if start > 0:
+            _store(table, b, 0, normalized(Y[b, 0], ymin, ymax), half_out)
+            for k in range(1, start):
+                table[b, k] = table[b, 0]
+        if stop < width:
+            _store(table, b, width - 1, normalized(Y[b, g - 1], ymin, ymax), half_out)
+            for k in range(stop, width - 1):
+                table[b, k] = table[b, width - 1]
+        return
+    half_lo = 0.5 * lo_b
+    for k in range(width):
         if half_in:
             if (k & 0x7C00) == 0x7C00:  # inf/nan patterns never occur
                 v = lo_b
@@ -332,22 +364,47 @@ BLOCK = 512
 
 
 @helper
-def _gather_interp(task, n_chunks, chunk, x, params, integer, lo_x, hi_x, table, out, half_out):
+def _fill_pairs(b, G, Y, ext, table):
+    """Normalised grid values and their forward differences, interleaved.
+
+    ``table[b, 2*j]`` is grid value ``j`` and ``table[b, 2*j + 1]`` the step to
+    value ``j + 1`` (zero from the last grid point on), so one load fetches
+    both numbers an interpolation needs.
+    """
+    g = G[b]
+    ymin = ext[b, 0]
+    ymax = ext[b, 1]
+    row = table[b]
+    previous = normalized(Y[b, 0], ymin, ymax)
+    row[0] = previous
+    for j in range(1, g):
+        value = normalized(Y[b, j], ymin, ymax)
+        row[2 * j] = value
+        row[2 * j - 1] = row[2 * j] - row[2 * j - 2]
+    for j in range(g, row.shape[0] // 2):
+        row[2 * j] = row[2 * g - 2]
+    for j in range(g - 1, row.shape[0] // 2):
+        row[2 * j + 1] = 0.0
+
+
+@helper
+def _gather_interp(task, n_chunks, chunk, x, params, integer, lo_x, hi_x, pairs, out, half_out):
     """Linear interpolation of each value's position in the table.
 
     ``params[b]`` holds lo, hi, ``unit * lo``, grid points per ``unit``, ``unit``
     (a power of two keeping the arithmetic finite, usually 0.5), the last grid
     index, and for ``integer`` input the grid position of ``lo_x[b]``, all in
-    the working float type, which the arithmetic keeps.  Integer input is clamped
-    to ``[lo_x[b], hi_x[b]]`` (``x``'s dtype) and measured from ``lo_x[b]`` in
-    integer arithmetic, so 64-bit values far from zero keep every digit.
-    Work goes in blocks: the positions (vectorised), the table reads, then
-    the blend (vectorised).
+    the working float type, which the arithmetic keeps.  Integer input is
+    clamped to ``[lo_x[b], hi_x[b]]`` (``x``'s dtype) and measured from
+    ``lo_x[b]`` in integer arithmetic, so 64-bit values far from zero keep every
+    digit.  ``pairs`` is the :func:`_fill_pairs` table viewed with one
+    (value, step) pair per element.  Work goes in blocks: positions
+    (vectorised), one load per value, then the blend (vectorised).
     """
     b, start, stop = _task_span(task, n_chunks, chunk, x.shape[1])
     xb = x[b, start:stop]
     ob = out[b, start:stop]
-    tb = table[b]
+    tb = pairs[b]
     lo = params[b, 0]
     hi = params[b, 1]
     unit_lo = params[b, 2]
@@ -360,8 +417,8 @@ def _gather_interp(task, n_chunks, chunk, x, params, integer, lo_x, hi_x, table,
     high = hi_x[b]
     idx = np.empty(BLOCK, np.uint32)
     frac = np.empty(BLOCK, params.dtype)
-    y0 = np.empty(BLOCK, params.dtype)
-    y1 = np.empty(BLOCK, params.dtype)
+    fetched = np.empty(BLOCK, tb.dtype)
+    values = fetched.view(params.dtype)
     n = xb.shape[0]
     for first in range(0, n, BLOCK):
         m = min(BLOCK, n - first)
@@ -380,45 +437,47 @@ def _gather_interp(task, n_chunks, chunk, x, params, integer, lo_x, hi_x, table,
                 idx[i] = np.uint32(whole)
                 frac[i] = pos - whole
         for i in range(m):
-            j = idx[i]
-            y0[i] = tb[j]
-            y1[i] = tb[j + np.uint32(1)]
+            fetched[i] = tb[idx[i]]
         os = ob[first:first + m]
         if half_out:
             for i in range(m):
-                os[i] = half_bits(y0[i] + frac[i] * (y1[i] - y0[i]))
+                os[i] = half_bits(values[2 * i] + frac[i] * values[2 * i + 1])
         else:
             for i in range(m):
-                os[i] = y0[i] + frac[i] * (y1[i] - y0[i])
+                os[i] = values[2 * i] + frac[i] * values[2 * i + 1]
 
 
 # ------------------------------------------------------------------ transforms
 #
-# Each transform is one call: grid values and extrema of every element (unless
-# ``build`` is false and the caller filled ``Y`` and ``ext``), then each
-# element's output table, then every voxel of every element.  Shared arguments:
+# Each transform is one call with two parallel loops: over elements, each
+# computing its grid values and extrema (unless ``build`` is false and the
+# caller filled ``Y`` and ``ext``) and its output table; then over (element,
+# chunk) tasks mapping every voxel.  Shared arguments:
 #   f, a, o        curve parameters, (B, n_sinusoids)
 #   G              grid points per element; ``polish`` marks dense grids whose
 #                  extrema are refined to those of the continuous curve
 #   Y, ext         (B, max G) float64 grid values and (B, 2) extrema
-#   lo, hi, scale  float64 range per element and grid points per unit/2
-#                  (interpolation takes them in ``params``, in its float type)
+
+
+@helper
+def _curve_tables(b, f, a, o, G, polish, build, Y, ext):
+    if build:
+        _grid(b, f, a, o, G, Y)
+        _extrema(b, f, a, o, G, polish, Y, ext)
 
 
 @kernel
 def transform_full(x, half_in, dmin, f, a, o, lo, hi, scale, G, polish, build, Y, ext,
                    table, out, half_out, chunk):
-    """8/16-bit integer or float16 input: one table entry per representable value."""
+    """8/16-bit integer or float16 input: one table entry per representable value.
+
+    ``lo``, ``hi`` and ``scale`` (grid points per half unit) are float64 per
+    element; integer grids are those without ``polish``.
+    """
     n_rows = x.shape[0]
-    if build:
-        gc = (Y.shape[1] + chunk - 1) // chunk
-        for task in prange(n_rows * gc):
-            _grid_chunk(task, gc, chunk, f, a, o, G, Y)
-        for b in prange(n_rows):
-            _extrema(b, f, a, o, G, polish, Y, ext)
-    tc = (table.shape[1] + chunk - 1) // chunk
-    for task in prange(n_rows * tc):
-        _full_chunk(task, tc, chunk, half_in, dmin, lo, hi, scale, G, Y, ext, table, half_out)
+    for b in prange(n_rows):
+        _curve_tables(b, f, a, o, G, polish, build, Y, ext)
+        _fill_full(b, half_in, dmin, lo, hi, scale, polish, G, Y, ext, table, half_out)
     xc = (x.shape[1] + chunk - 1) // chunk
     for task in prange(n_rows * xc):
         _gather_full(task, xc, chunk, x, -dmin, table, out)
@@ -429,15 +488,9 @@ def transform_clamped(x, f, a, o, G, polish, build, Y, ext, lo_x, hi_x, skip,
                       table, out, half_out, chunk):
     """Wider integer input, range of at most ``GRID_MAX`` values: index the grid."""
     n_rows = x.shape[0]
-    if build:
-        gc = (Y.shape[1] + chunk - 1) // chunk
-        for task in prange(n_rows * gc):
-            _grid_chunk(task, gc, chunk, f, a, o, G, Y)
-        for b in prange(n_rows):
-            _extrema(b, f, a, o, G, polish, Y, ext)
-    tc = (table.shape[1] + chunk - 1) // chunk
-    for task in prange(n_rows * tc):
-        _table_chunk(task, tc, chunk, G, Y, ext, table, half_out)
+    for b in prange(n_rows):
+        _curve_tables(b, f, a, o, G, polish, build, Y, ext)
+        _fill_table(b, G, Y, ext, table, half_out)
     xc = (x.shape[1] + chunk - 1) // chunk
     for task in prange(n_rows * xc):
         _gather_clamped(task, xc, chunk, x, lo_x, hi_x, skip, table, out)
@@ -445,25 +498,20 @@ def transform_clamped(x, f, a, o, G, polish, build, Y, ext, lo_x, hi_x, skip,
 
 @kernel
 def transform_interp(x, f, a, o, G, polish, build, Y, ext, params, integer, lo_x, hi_x, table,
-                     out, half_out, chunk):
+                     pairs, out, half_out, chunk):
     """Float input, or integers over a wide range: interpolate a dense grid.
 
-    ``table`` (working float type) has a column more than the largest grid,
-    so the last grid point needs no special case.
+    ``table`` (working float type) holds ``2 * (max G + 1)`` columns for
+    :func:`_fill_pairs`; ``pairs`` is the same memory with one element per
+    pair (uint64 for float32, complex128 for float64).
     """
     n_rows = x.shape[0]
-    if build:
-        gc = (Y.shape[1] + chunk - 1) // chunk
-        for task in prange(n_rows * gc):
-            _grid_chunk(task, gc, chunk, f, a, o, G, Y)
-        for b in prange(n_rows):
-            _extrema(b, f, a, o, G, polish, Y, ext)
-    tc = (table.shape[1] + chunk - 1) // chunk
-    for task in prange(n_rows * tc):
-        _table_chunk(task, tc, chunk, G, Y, ext, table, False)
+    for b in prange(n_rows):
+        _curve_tables(b, f, a, o, G, polish, build, Y, ext)
+        _fill_pairs(b, G, Y, ext, table)
     xc = (x.shape[1] + chunk - 1) // chunk
     for task in prange(n_rows * xc):
-        _gather_interp(task, xc, chunk, x, params, integer, lo_x, hi_x, table, out, half_out)
+        _gather_interp(task, xc, chunk, x, params, integer, lo_x, hi_x, pairs, out, half_out)
 
 
 # ------------------------------------------------------------------ normalisation

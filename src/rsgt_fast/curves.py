@@ -70,6 +70,26 @@ def grid_values(frequencies, amplitudes, offsets, n_points):
     return y
 
 
+def dense_grid_points(frequencies, amplitudes, offsets, tolerance, smallest=1025, largest=65537):
+    """Grid points per curve for linear interpolation within ``tolerance``.
+
+    Interpolating a curve between grid points ``h`` apart errs by at most
+    ``h**2 / 8 * max|y''|``, and ``max|y''| <= sum(|a| f**2)``; relative to the
+    curve's range ``R`` (bounded from below by a coarse sampling) that gives
+    the spacing needed.  Returns ``2**k + 1`` points, between ``smallest`` and
+    ``largest``.
+    """
+    t = np.linspace(0.0, TWO_PI, 257)
+    y = np.zeros((frequencies.shape[0], t.size))
+    for k in range(frequencies.shape[1]):
+        y += amplitudes[:, k, None] * np.sin(frequencies[:, k, None] * (t + offsets[:, k, None]))
+    span = np.maximum(y.max(axis=1) - y.min(axis=1), 1e-300)
+    bend = (np.abs(amplitudes) * frequencies**2).sum(axis=1)
+    needed = TWO_PI * np.sqrt(bend / (8.0 * span * tolerance))
+    steps = 2.0 ** np.ceil(np.log2(np.maximum(needed, 1.0)))
+    return np.clip(steps + 1, smallest, largest).astype(np.int64)
+
+
 def position_unit(lo, hi):
     """Power of two ``u`` that keeps ``(u*v - u*lo) / (u*hi - u*lo)`` finite.
 
