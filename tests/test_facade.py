@@ -194,3 +194,28 @@ def test_huge_range_runs_in_bounded_memory(tmp_path):
     assert 0.0 <= float(low) and float(high) <= 1.0
     # rsgt would need a 2**31-entry float64 table (16 GiB); we stay far below 1 GB.
     assert int(peak) - int(before) < 200 * 2**20
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_both_grid_paths_are_bit_identical(monkeypatch, compiled):
+    """The compiled table is used only where it matches numpy; the numpy one always works."""
+    from rsgt_fast import augmentation
+
+    monkeypatch.setattr(augmentation, "_compiled_grid_agrees",
+                        {"parallel": compiled, "serial": compiled})
+    image = np.random.default_rng(4).integers(-1024, 3072, size=(64, 64), dtype=np.int16)
+    for seed in range(5):
+        assert_identical(*both(image, seed))
+
+
+def test_compiled_grid_probe_matches_numpy():
+    from rsgt_fast import augmentation
+    from rsgt_fast.curves import grid_values
+
+    np.random.seed(0)
+    for n in (2, 3, 513, 4096, 70001):
+        f, a, o = (np.random.uniform(0.1, 2, (1, 4)), np.random.uniform(-3, 3, (1, 4)),
+                   np.random.uniform(0, 6, (1, 4)))
+        # Compiled where the probe agreed, numpy otherwise: equal either way.
+        expected = grid_values(f[0], a[0], o[0], n)
+        np.testing.assert_array_equal(augmentation._rsgt_grid((f, a, o), n), expected)

@@ -17,6 +17,9 @@ GRID_MAX = 1 << 16
 #: integer input (promised within 1e-6 of rsgt's formula) and float input
 #: (promised within 1e-4 of the exact curve).
 DENSE_TOLERANCE = {"int": 1e-8, "float": 1e-6}
+#: 8/16-bit input gets a table entry per representable value once it holds
+#: this many times as many values as the table.
+FULL_TABLE_MIN = 16
 #: Elements per parallel task.
 CHUNK = 1 << 16
 
@@ -188,21 +191,28 @@ def apply(x2, kind, params, ranges, shape, out_dtype, out=None, grid=None, grid_
         and r[1] - r[0] < grid_max
         for r in ranges
     ]
-    dense = dense_grid_points(f, a, o, DENSE_TOLERANCE["int" if kind == "int" else "float"])
-    G = np.array([
-        1 if r[1] == r[0] else (r[1] - r[0] + 1 if exact else points)
-        for r, exact, points in zip(ranges, on_ints, dense.tolist())
-    ], dtype=np.int64)
-    polish = np.array([not exact for exact in on_ints]) & (G > 1)
-    unit = position_unit(lo, hi)
-    # Spans of integer ranges come from Python integers: exact where float64
-    # endpoints near 2**63 are not.
-    unit_span = np.array([
-        u * float(r[1] - r[0]) if isinstance(r[0], int) and isinstance(r[1], int)
-        else u * h - u * l
-        for r, l, h, u in zip(ranges, lo.tolist(), hi.tolist(), unit.tolist())
-    ])
-    scale = np.where(hi > lo, (G - 1) / np.where(hi > lo, unit_span, 1.0), 0.0)
+    if all(on_ints):
+        # One grid point per integer: positions are value - lo, in halves.
+        G = np.array([r[1] - r[0] + 1 for r in ranges], dtype=np.int64)
+        polish = np.zeros(n_rows, dtype=bool)
+        unit = np.full(n_rows, 0.5)
+        scale = np.where(G > 1, 2.0, 0.0)
+    else:
+        dense = dense_grid_points(f, a, o, DENSE_TOLERANCE["int" if kind == "int" else "float"])
+        G = np.array([
+            1 if r[1] == r[0] else (r[1] - r[0] + 1 if exact else points)
+            for r, exact, points in zip(ranges, on_ints, dense.tolist())
+        ], dtype=np.int64)
+        polish = np.array([not exact for exact in on_ints]) & (G > 1)
+        unit = position_unit(lo, hi)
+        # Spans of integer ranges come from Python integers: exact where float64
+        # endpoints near 2**63 are not.
+        unit_span = np.array([
+            u * float(r[1] - r[0]) if isinstance(r[0], int) and isinstance(r[1], int)
+            else u * h - u * l
+            for r, l, h, u in zip(ranges, lo.tolist(), hi.tolist(), unit.tolist())
+        ])
+        scale = np.where(hi > lo, (G - 1) / np.where(hi > lo, unit_span, 1.0), 0.0)
     if grid is None:
         build = True
         Y = np.empty((n_rows, int(G.max())))
@@ -220,7 +230,10 @@ def apply(x2, kind, params, ranges, shape, out_dtype, out=None, grid=None, grid_
     lut_dtype = np.uint16 if half_out else out_dtype
     width = max(int(G.max()), 2)  # two columns even for single-valued ranges
 
-    if kind == "half" or (kind == "int" and x2.dtype.itemsize <= 2):
+    # A table entry for every value an 8/16-bit dtype can hold needs no clamping;
+    # it pays off once the input is much larger than the table.
+    narrow_int = kind == "int" and x2.dtype.itemsize <= 2
+    if kind == "half" or (narrow_int and (not all(on_ints) or x2.size >= FULL_TABLE_MIN << (8 * x2.dtype.itemsize))):
         info = np.iinfo(x2.dtype)
         dmin = 0 if kind == "half" else int(info.min)
         table = np.empty((n_rows, int(info.max) - int(info.min) + 1), lut_dtype)

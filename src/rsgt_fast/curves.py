@@ -64,9 +64,12 @@ def grid_values(frequencies, amplitudes, offsets, n_points):
     the values agree with it bit for bit.  ``frequencies`` etc. are 1-D.
     """
     t = np.linspace(0, 2 * np.pi, n_points)
+    # Every sinusoid in one call (the same elementwise operations), then
+    # summed in rsgt's order.
+    terms = amplitudes[:, None] * np.sin(frequencies[:, None] * (t + offsets[:, None]))
     y = np.zeros_like(t)
-    for f, a, o in zip(frequencies, amplitudes, offsets):
-        y += a * np.sin(f * (t + o))
+    for term in terms:
+        y += term
     return y
 
 
