@@ -23,6 +23,9 @@ import pytest
 
 import rsgt_fast
 
+#: These scenarios exercise numba's threading layer and cache: compiled kernels only.
+pytestmark = pytest.mark.needs_jit
+
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 PACKAGE_DIR = Path(rsgt_fast.__file__).resolve().parent
 #: Compiling every kernel used from scratch takes a while on two cores.

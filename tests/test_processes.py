@@ -17,6 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+#: These scenarios exercise numba's threading layer and cache: compiled kernels only.
+pytestmark = pytest.mark.needs_jit
+
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 N_ITEMS = 12
 #: Seconds a scenario may take; generous because a cold numba cache means

@@ -24,6 +24,7 @@ SCENARIO_TIMEOUT = 300
 
 
 @pytest.mark.timeout(SCENARIO_TIMEOUT + 60, method="thread")
+@pytest.mark.needs_jit  # as Python, 8 threads x 20 rounds take many minutes
 def test_eight_threads_match_sequential_results():
     """8 threads x 20 rounds of every entry point: no crash, same bytes as sequential calls."""
     command = [sys.executable, str(SCRIPTS / "threads_scenario.py"), "8", "20"]

@@ -82,7 +82,7 @@ def half_value(h):
     if exponent == 0:
         v = mantissa * 5.9604644775390625e-08  # 2**-24
     else:
-        v = math.ldexp(1024.0 + mantissa, exponent - 25)
+        v = math.ldexp(1024.0 + mantissa, int(exponent) - 25)
     if h & 0x8000:
         return -v
     return v
@@ -376,7 +376,7 @@ def _gather_clamped(task, n_chunks, chunk, x, lo_x, hi_x, skip, table, out):
     lo = lo_x[b]
     hi = hi_x[b]
     for i in range(xb.shape[0]):
-        ob[i] = tb[np.uint64(min(max(xb[i], lo), hi) - lo)]
+        ob[i] = tb[np.uint64(np.int64(min(max(xb[i], lo), hi)) - np.int64(lo))]
 
 
 BLOCK = 512
@@ -444,7 +444,8 @@ def _gather_interp(task, n_chunks, chunk, x, params, integer, lo_x, hi_x, pairs,
         xs = xb[first:first + m]
         if integer:
             for i in range(m):
-                d = np.uint64(min(max(xs[i], low), high) - low)
+                # Modulo 2**64 the difference is exact for every integer dtype.
+                d = np.uint64(np.int64(min(max(xs[i], low), high)) - np.int64(low))
                 pos = min(max(base + (unit * d) * scale, zero), last)
                 whole = np.floor(pos)
                 idx[i] = np.uint32(whole)
@@ -603,7 +604,7 @@ def key_histogram(x, kind, sign_bit, magnitude, shift_sign, shift, offset, n_bin
     for p in prange(n_parts):
         hp = hist[p]
         for i in range(p * per, min(n, (p + 1) * per)):
-            k = _order_key(x[i], kind, sign_bit, magnitude, shift_sign)
+            k = np.int64(_order_key(x[i], kind, sign_bit, magnitude, shift_sign))
             hp[np.uint64((k >> shift) + offset)] += 1
     return hist
 
@@ -617,7 +618,7 @@ def collect_bin(x, kind, sign_bit, magnitude, shift_sign, shift, offset, n_parts
     for p in prange(n_parts):
         w = starts[p]
         for i in range(p * per, min(n, (p + 1) * per)):
-            k = _order_key(x[i], kind, sign_bit, magnitude, shift_sign)
+            k = np.int64(_order_key(x[i], kind, sign_bit, magnitude, shift_sign))
             if (k >> shift) + offset == target:
                 buf[w] = k
                 w += 1
