@@ -193,7 +193,7 @@ DATA_NOTE = (
 )
 MEMORY_NOTE = (
     "Increase of the peak resident set during one call in a fresh process, after a warm-up "
-    "call on a small input (the input is allocated beforehand and not counted)."
+    "call on the same input (the input is allocated beforehand and not counted)."
 )
 
 
