@@ -27,6 +27,18 @@ def both(image, seed, **kwargs):
     return expected, actual
 
 
+def rsgt_draws(seed, n_sinusoids=4, low=0.2, high=1.6):
+    """The frequencies, amplitudes and offsets rsgt draws after ``np.random.seed(seed)``."""
+    np.random.seed(seed)
+    params = [[], [], []]
+    for _ in range(n_sinusoids):
+        f = np.random.uniform(low, high)
+        params[0].append(f)
+        params[1].append(np.random.uniform(-1 / f, 1 / f))
+        params[2].append(np.random.uniform(0, 2 * np.pi))
+    return params
+
+
 def assert_identical(expected, actual):
     assert actual.dtype == expected.dtype
     assert actual.shape == expected.shape
@@ -129,13 +141,7 @@ def test_non_integral_range_uses_exact_positions():
     image = np.arange(-3, 14).reshape(1, -1)
     np.random.seed(6)
     out = fast(image, min_max_val=(0.5, 10.25), dtype="float64")
-    np.random.seed(6)
-    params = [[], [], []]
-    for _ in range(4):
-        f = np.random.uniform(0.2, 1.6)
-        params[0].append(f)
-        params[1].append(np.random.uniform(-1 / f, 1 / f))
-        params[2].append(np.random.uniform(0, 2 * np.pi))
+    params = rsgt_draws(6)
     expected = naive.continuous_element(image, *params, 0.5, 10.25)
     np.testing.assert_allclose(out, expected, atol=1e-6)
 
@@ -150,13 +156,7 @@ def test_huge_ranges_follow_the_formula(dtype, low, high):
     image = np.concatenate([[low, high], rng.integers(low, high, size=300, dtype=dtype)]).astype(dtype)
     np.random.seed(12)
     out = fast(image, dtype="float64")
-    np.random.seed(12)
-    params = [[], [], []]
-    for _ in range(4):
-        f = np.random.uniform(0.2, 1.6)
-        params[0].append(f)
-        params[1].append(np.random.uniform(-1 / f, 1 / f))
-        params[2].append(np.random.uniform(0, 2 * np.pi))
+    params = rsgt_draws(12)
     # Exact positions from Python integers, then the continuous curve.
     ymin, ymax = naive.continuous_extrema(*params)
     t = np.array([naive.TWO_PI * (int(v) - low) / (high - low) for v in image])
