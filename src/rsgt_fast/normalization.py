@@ -9,7 +9,7 @@ from ._jit import engine
 from ._kernels import (
     collect_bin, ct_float, key_histogram, lookup_clamped, lookup_full, mr_affine,
 )
-from .batch import CHUNK, element_ranges, rows
+from .batch import CHUNK, _clamp_bounds, element_ranges, rows
 
 __all__ = ["normalize_ct_scan", "normalize_mr_scan"]
 
@@ -77,11 +77,9 @@ def normalize_ct_scan(image, dtype="float32"):
             lookup_full(x2, -int(values[0]) if kind == "int" else 0,
                         _as_table(shifted.astype(out_dtype) / 4096, out_dtype), out2, CHUNK)
         elif kind == "int":
-            info = np.iinfo(x2.dtype)
-            lo_c, hi_c = max(-1000, int(info.min)), min(3096, int(info.max))
+            lo_x, hi_x, skip = _clamp_bounds(x2.dtype, [(-1000, 3096)], np.array([4097]))
             table = _as_table(np.arange(4097).astype(out_dtype) / 4096, out_dtype)
-            lookup_clamped(x2, np.array([lo_c], x2.dtype), np.array([hi_c], x2.dtype),
-                           np.array([lo_c + 1000], np.int64), table, out2, CHUNK)
+            lookup_clamped(x2, lo_x, hi_x, skip.astype(np.int64), table, out2, CHUNK)
         else:
             consts = np.array([1000, 0, 4096], x2.dtype)
             ct_float(x2, consts, out2, out_dtype == np.float16, CHUNK)
@@ -208,22 +206,20 @@ def normalize_mr_scan(image, dtype="float32"):
     result = result.reshape(np.shape(image))
     with engine(x2.size):
         if kind != "int":
-            element_ranges(x2, kind, None, "image")  # NaN/Inf check
-        if kind == "float" and out_dtype == np.float32 and x2.dtype == np.float64:
-            lo, hi = element_ranges(x2, kind, None, "image")[0]
-            limit = float(np.finfo(np.float32).max)
-            if max(-lo, hi) > limit:
+            lo, hi = element_ranges(x2, kind, None, "image")[0]  # NaN/Inf check
+            if out_dtype == np.float32 and max(-lo, hi) > float(np.finfo(np.float32).max):
                 raise ValueError("image values must fit in float32 when dtype='float32'")
         p5, p95 = _percentiles(x2[0], kind == "half", out_dtype)
         if kind == "half" or (kind == "int" and x2.dtype.itemsize <= 2):
             span = p95 - p5
+            raw = _all_values(x2, kind)
             with np.errstate(invalid="ignore", divide="ignore"):  # unused nan patterns
-                values = _all_values(x2, kind).astype(out_dtype).astype(np.float64)
+                values = raw.astype(out_dtype).astype(np.float64)
                 if span > 0:
                     mapped = np.clip((values - p5) / span, 0, 1)
                 else:
                     mapped = np.where(values < p5, 0.0, np.where(values > p5, 1.0, 0.5))
-            lookup_full(x2, -int(_all_values(x2, kind)[0]) if kind == "int" else 0,
+            lookup_full(x2, -int(raw[0]) if kind == "int" else 0,
                         _as_table(np.nan_to_num(mapped), out_dtype), out2, CHUNK)
         else:
             mr_affine(x2, out_dtype == np.float32 and x2.dtype != np.float32, p5, p95, out2,
