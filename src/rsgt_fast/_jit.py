@@ -40,6 +40,10 @@ OPTIONS = {"nogil": True, "error_model": "numpy", "boundscheck": False, "fastmat
 SERIAL_BELOW = 1 << 15
 
 
+#: Cache directories already shown to be writable (one check per directory).
+_WRITABLE_CACHE_PATHS = set()
+
+
 def _njit(fn, **extra):
     """Compile ``fn`` with the shared options, caching where a cache is writable."""
     options = dict(OPTIONS, **extra)
@@ -50,7 +54,10 @@ def _njit(fn, **extra):
         # Some locators (a package inside a zip archive, for one) only find out
         # at the first compilation that their directory cannot be written.
         locator = dispatcher._cache._impl.locator
-        locator.ensure_cache_path()
+        path = locator.get_cache_path()
+        if path not in _WRITABLE_CACHE_PATHS:
+            locator.ensure_cache_path()
+            _WRITABLE_CACHE_PATHS.add(path)
         return dispatcher
     except (RuntimeError, OSError, AttributeError):
         # No writable cache location (read-only install, unwritable
