@@ -18,11 +18,11 @@ Data
 from __future__ import annotations
 
 import types
-from unittest import mock
 
 import numpy as np
 import pytest
-from rsgt.augmentation import random_smooth_grayvalue_transform as rsgt_transform
+
+from naive import rsgt_with_parameters
 
 CT_RANGE = (-1024, 3071)
 
@@ -158,18 +158,6 @@ def timed(benchmark):
         return benchmark(fn)
 
     return run
-
-
-def rsgt_with_parameters(image, frequencies, amplitudes, offsets, **kwargs):
-    """rsgt 1.1.0's transform of ``image`` with the given curve parameters.
-
-    rsgt draws every parameter from ``np.random.uniform``; here those draws are
-    replaced by the given values (in rsgt's order), so rsgt computes the curve
-    of one :class:`rsgt_fast.Curves` element.
-    """
-    draws = iter(np.stack([frequencies, amplitudes, offsets], axis=-1).ravel().tolist())
-    with mock.patch.object(np.random, "uniform", lambda *args, **kw: next(draws)):
-        return rsgt_transform(image, n_sinusoids=len(frequencies), **kwargs)
 
 
 def assert_matches_rsgt(x, out, curves, min_max_val, dtype="float32"):

@@ -37,7 +37,7 @@ BATCH_CASES = [
     ({"dtype": "int32"}, ValueError, "dtype must be float16, float32 or float64"),
     ({"dtype": "complex64"}, ValueError, "dtype must be float16, float32 or float64"),
     ({"dtype": "no-such-type"}, TypeError, "dtype must be a float dtype"),
-    ({"rng": 1.5}, TypeError, "rng must be None, an int or a numpy.random.Generator"),
+    ({"rng": 1.5}, TypeError, "rng must be None, an int, a SeedSequence or a numpy.random.Generator"),
     ({"rng": "seed"}, TypeError, "rng must be None"),
     ({"rng": -1}, ValueError, "rng must be None"),
     ({"out": np.zeros((2, 3), np.float32)}, ValueError, "out must have shape (2, 3, 4)"),

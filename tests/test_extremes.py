@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import naive
 import rsgt_fast
 from rsgt_fast.augmentation import random_smooth_grayvalue_transform
 from rsgt_fast.normalization import normalize_ct_scan, normalize_mr_scan
@@ -35,97 +36,8 @@ GRID_VALUES = 1 << 16
 
 # ------------------------------------------------------------------ references
 
-
-def raw_curve(f, a, o, t):
-    """Unnormalised sum of sinusoids of one curve at positions ``t`` in [0, 2*pi]."""
-    y = np.zeros(np.shape(t))
-    for fk, ak, ok in zip(f, a, o):
-        y += ak * np.sin(fk * (t + ok))
-    return y
-
-
-_DENSE = np.linspace(0.0, TWO_PI, (1 << 20) + 1)
-
-
-def continuous_extrema(f, a, o):
-    """Min and max of the curve over [0, 2*pi]; the 2**20-step sampling is off by < 1e-10."""
-    y = raw_curve(f, a, o, _DENSE)
-    return y.min(), y.max()
-
-
-def _normalized(y, ymin, ymax):
-    return np.clip((y - ymin) / (ymax - ymin), 0.0, 1.0)
-
-
-def integer_reference(values, lo, hi, f, a, o):
-    """rsgt's transform of integer ``values`` over the integer range [lo, hi], exactly.
-
-    The curve is sampled at ``linspace(0, 2*pi, hi - lo + 1)``; ranges of at
-    most 65536 values are normalised by the extrema of those samples, wider
-    ones by those of the continuous curve, as documented (for such fine grids
-    the two differ by well under 1e-6).  Offsets from ``lo`` are Python
-    integers, so no dtype can wrap around.
-    """
-    if hi == lo:
-        return np.full(values.shape, 0.5)
-    d = [min(max(int(v), lo), hi) - lo for v in values.ravel().tolist()]
-    if hi - lo < GRID_VALUES:
-        y = raw_curve(f, a, o, np.linspace(0.0, TWO_PI, hi - lo + 1))
-        return _normalized(y[np.array(d, np.int64)], y.min(), y.max()).reshape(values.shape)
-    t = np.array([float(k) for k in d]) * (TWO_PI / float(hi - lo))
-    return _normalized(raw_curve(f, a, o, t), *continuous_extrema(f, a, o)).reshape(values.shape)
-
-
-def position_fraction(w, lo, hi):
-    """``(clip(w, lo, hi) - lo) / (hi - lo)`` in float64, for any finite lo < hi.
-
-    A span that overflows is halved first; subnormal differences are exact.
-    """
-    w = np.clip(np.asarray(w, np.float64), lo, hi)
-    if math.isfinite(hi - lo):
-        return (w - lo) / (hi - lo)
-    return (0.5 * w - 0.5 * lo) / (0.5 * hi - 0.5 * lo)
-
-
-def real_reference(values, lo, hi, f, a, o):
-    """The transform of real ``values`` over [lo, hi] with the continuous curve's extrema."""
-    if not hi > lo:
-        return np.full(values.shape, 0.5)
-    t = position_fraction(values, lo, hi) * TWO_PI
-    return _normalized(raw_curve(f, a, o, t), *continuous_extrema(f, a, o))
-
-
-def _bound(v):
-    return int(v) if float(v).is_integer() else float(v)
-
-
-def batch_reference(x, f, a, o, min_max_val=None):
-    """What ``transform_batch(x, min_max_val=...)`` must return, from its curve parameters."""
-    ref = np.empty(x.shape)
-    integral = x.dtype.kind in "biu"
-    for b in range(x.shape[0]):
-        v = x[b]
-        if min_max_val is None:
-            lo, hi = (int(v.min()), int(v.max())) if integral else (float(v.min()), float(v.max()))
-        else:
-            lo, hi = (_bound(m) for m in min_max_val)
-        if integral and isinstance(lo, int) and isinstance(hi, int):
-            ref[b] = integer_reference(v, lo, hi, f[b], a[b], o[b])
-        else:
-            ref[b] = real_reference(v, float(lo), float(hi), f[b], a[b], o[b])
-    return ref
-
-
-def legacy_parameters(seed, n_sinusoids=4, min_frequency=0.2, max_frequency=1.6):
-    """The curve rsgt 1.1.0 draws right after ``np.random.seed(seed)``."""
-    state = np.random.RandomState(seed)
-    f, a, o = [], [], []
-    for _ in range(n_sinusoids):
-        frequency = state.uniform(min_frequency, max_frequency)
-        f.append(frequency)
-        a.append(state.uniform(-1 / frequency, 1 / frequency))
-        o.append(state.uniform(0, 2 * np.pi))
-    return np.array(f), np.array(a), np.array(o)
+# All in naive.py: integer_reference, position_fraction, rsgt_draws and
+# transform_batch (the batch reference).
 
 
 def assert_close(out, ref, tol, what):
@@ -237,7 +149,7 @@ def test_integer_extremes_transform_batch(dtype, out_dtype, bounds):
     np.testing.assert_array_equal(x, before)
     assert out.dtype == np.dtype(out_dtype) and out.shape == x.shape
     check_curve_parameters(curves, x.shape[0])
-    ref = batch_reference(x, curves.frequencies, curves.amplitudes, curves.offsets, min_max_val)
+    ref = naive.transform_batch(x, curves.frequencies, curves.amplitudes, curves.offsets, min_max_val)
     assert_close(out, ref, INT_TOL, f"{dtype} -> {out_dtype}, min_max_val={min_max_val}")
 
 
@@ -275,7 +187,7 @@ def test_float_extremes_transform_batch(dtype, magnitude, out_dtype, bounds):
                                             return_curves=True)
     assert out.dtype == np.dtype(out_dtype) and out.shape == x.shape
     check_curve_parameters(curves, x.shape[0])
-    ref = batch_reference(x, curves.frequencies, curves.amplitudes, curves.offsets, min_max_val)
+    ref = naive.transform_batch(x, curves.frequencies, curves.amplitudes, curves.offsets, min_max_val)
     assert_close(out, ref, FLOAT_TOL, f"{dtype} M={magnitude:g} -> {out_dtype}, {bounds}")
     assert_close(out, curves.evaluate(x), FLOAT_TOL, f"{dtype} M={magnitude:g} vs evaluate")
 
@@ -320,7 +232,7 @@ def test_tiny_float_spans(case, out_dtype, tmp_path):
     )
     with np.load(tmp_path / "out.npz") as data:
         out = data["out"]
-        ref = batch_reference(x, data["frequencies"], data["amplitudes"], data["offsets"])
+        ref = naive.transform_batch(x, data["frequencies"], data["amplitudes"], data["offsets"])
         caught = data["warnings"].tolist()
     assert out.dtype == np.dtype(out_dtype)
     assert_close(out, ref, FLOAT_TOL, case)
@@ -366,7 +278,7 @@ def test_negative_zero_and_subnormals_are_finite_values(dtype, value, position):
             expected = call(plain)
         if name == "transform_batch" and value != -0.0:
             _, curves = rsgt_fast.transform_batch(x, rng=3, return_curves=True)
-            ref = batch_reference(x, curves.frequencies, curves.amplitudes, curves.offsets)
+            ref = naive.transform_batch(x, curves.frequencies, curves.amplitudes, curves.offsets)
             assert_close(got, ref, FLOAT_TOL, f"{name} {dtype} {value}")
         elif not np.array_equal(got, expected):
             # -0.0 == 0.0 and truncation maps tiny values to 0: identical results.
@@ -388,8 +300,8 @@ def test_facade_integer_extremes(dtype, out_dtype):
     np.random.seed(31)
     out = random_smooth_grayvalue_transform(x, dtype=out_dtype)
     assert out.dtype == np.dtype(out_dtype) and out.shape == x.shape
-    f, a, o = legacy_parameters(31)
-    ref = integer_reference(x, int(x.min()), int(x.max()), f, a, o)
+    f, a, o = naive.rsgt_draws(31)
+    ref = naive.integer_reference(x, int(x.min()), int(x.max()), f, a, o)
     assert_close(out, ref, INT_TOL, f"facade {dtype} -> {out_dtype}")
 
 
@@ -415,12 +327,12 @@ def test_facade_uint64_near_two_to_the_64():
     x[0, 0] = top
     np.random.seed(41)
     out = random_smooth_grayvalue_transform(x)
-    ref = integer_reference(x, int(x.min()), int(x.max()), *legacy_parameters(41))
+    ref = naive.integer_reference(x, int(x.min()), int(x.max()), *naive.rsgt_draws(41))
     assert_close(out, ref, INT_TOL, "facade uint64 near 2**64")
     # And with an explicit range reaching 2**64 - 1.
     np.random.seed(42)
     out = random_smooth_grayvalue_transform(x, min_max_val=(2**64 - 2**20, 2**64 - 1))
-    ref = integer_reference(x, 2**64 - 2**20, 2**64 - 1, *legacy_parameters(42))
+    ref = naive.integer_reference(x, 2**64 - 2**20, 2**64 - 1, *naive.rsgt_draws(42))
     assert_close(out, ref, INT_TOL, "facade uint64 near 2**64, min_max_val")
 
 
@@ -432,7 +344,7 @@ def test_facade_int64_spanning_2_to_the_31():
     np.random.seed(43)
     out = random_smooth_grayvalue_transform(x)
     assert out.dtype == np.float32 and out.shape == x.shape
-    ref = integer_reference(x, 0, 2**31 - 1, *legacy_parameters(43))
+    ref = naive.integer_reference(x, 0, 2**31 - 1, *naive.rsgt_draws(43))
     assert_close(out, ref, INT_TOL, "facade int64 0..2**31-1")
 
 
@@ -526,8 +438,8 @@ def test_reference_helpers_are_sound():
     x = np.arange(-40, 200).reshape(2, -1)
     np.random.seed(3)
     expected = rsgt_transform(x, dtype="float64")
-    ref = integer_reference(x, -40, 199, *legacy_parameters(3))
+    ref = naive.integer_reference(x, -40, 199, *naive.rsgt_draws(3))
     np.testing.assert_allclose(ref, expected, rtol=0, atol=1e-12)
     top = float(np.finfo(np.float64).max)
-    np.testing.assert_allclose(position_fraction([-top, 0.0, top], -top, top), [0, 0.5, 1])
-    np.testing.assert_allclose(position_fraction([0.0, 5e-324, 1e-323], 0.0, 1e-323), [0, 0.5, 1])
+    np.testing.assert_allclose(naive.position_fraction([-top, 0.0, top], -top, top), [0, 0.5, 1])
+    np.testing.assert_allclose(naive.position_fraction([0.0, 5e-324, 1e-323], 0.0, 1e-323), [0, 0.5, 1])

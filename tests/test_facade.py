@@ -27,18 +27,6 @@ def both(image, seed, **kwargs):
     return expected, actual
 
 
-def rsgt_draws(seed, n_sinusoids=4, low=0.2, high=1.6):
-    """The frequencies, amplitudes and offsets rsgt draws after ``np.random.seed(seed)``."""
-    np.random.seed(seed)
-    params = [[], [], []]
-    for _ in range(n_sinusoids):
-        f = np.random.uniform(low, high)
-        params[0].append(f)
-        params[1].append(np.random.uniform(-1 / f, 1 / f))
-        params[2].append(np.random.uniform(0, 2 * np.pi))
-    return params
-
-
 def assert_identical(expected, actual):
     assert actual.dtype == expected.dtype
     assert actual.shape == expected.shape
@@ -141,8 +129,8 @@ def test_non_integral_range_uses_exact_positions():
     image = np.arange(-3, 14).reshape(1, -1)
     np.random.seed(6)
     out = fast(image, min_max_val=(0.5, 10.25), dtype="float64")
-    params = rsgt_draws(6)
-    expected = naive.continuous_element(image, *params, 0.5, 10.25)
+    params = naive.rsgt_draws(6)
+    expected = naive.real_reference(image, 0.5, 10.25, *params)
     np.testing.assert_allclose(out, expected, atol=1e-6)
 
 
@@ -156,7 +144,7 @@ def test_huge_ranges_follow_the_formula(dtype, low, high):
     image = np.concatenate([[low, high], rng.integers(low, high, size=300, dtype=dtype)]).astype(dtype)
     np.random.seed(12)
     out = fast(image, dtype="float64")
-    params = rsgt_draws(12)
+    params = naive.rsgt_draws(12)
     # Exact positions from Python integers, then the continuous curve.
     ymin, ymax = naive.continuous_extrema(*params)
     t = np.array([naive.TWO_PI * (int(v) - low) / (high - low) for v in image])
@@ -196,26 +184,53 @@ def test_huge_range_runs_in_bounded_memory(tmp_path):
     assert int(peak) - int(before) < 200 * 2**20
 
 
-@pytest.mark.parametrize("compiled", [True, False])
-def test_both_grid_paths_are_bit_identical(monkeypatch, compiled):
-    """The compiled table is used only where it matches numpy; the numpy one always works."""
+def random_curves(seed, count, n_sinusoids=4):
+    """Packed curve parameters over a wider spread than the defaults draw."""
+    rng = np.random.default_rng(seed)
+    f = rng.uniform(0.05, 6.0, (count, n_sinusoids))
+    a = rng.uniform(-1.0, 1.0, (count, n_sinusoids)) / f
+    o = rng.uniform(0, 2 * np.pi, (count, n_sinusoids))
+    return np.stack([f, a, o], axis=1)
+
+
+def test_sampled_curve_error_is_far_below_the_bound_the_table_relies_on():
+    from rsgt_fast._kernels import curve_samples
+    from rsgt_fast._layout import SAMPLE_ERROR
+    from rsgt_fast.curves import rsgt_samples
+
+    worst = 0.0
+    for n in (2, 3, 257, 4097, 70001, 1 << 20):
+        for curve in random_curves(n, 6 if n < 70001 else 2):
+            curve = curve[None]
+            exact = rsgt_samples(curve, n)
+            bound = SAMPLE_ERROR * np.sum(np.abs(curve[0, 1]) * (2 + curve[0, 0]))
+            worst = max(worst, float(np.abs(curve_samples(curve, n, 4096) - exact).max() / bound))
+    assert worst < 0.01  # a hundredfold margin
+
+
+@pytest.mark.parametrize("lut", ["float32", "uint16"])
+def test_exact_table_equals_numpys_for_many_curves(lut):
+    from rsgt_fast.augmentation import _cast_exact, rsgt_table
+    from rsgt_fast.curves import rsgt_samples
+
+    for n in (1, 2, 5, 4096, 65536, 300001):
+        for curve in random_curves(n + 1, 30 if n <= 65536 else 3):
+            curve = curve[None]
+            y = rsgt_samples(curve, n)
+            expected = _cast_exact(y, y.min(), y.max(), np.dtype(lut))
+            np.testing.assert_array_equal(rsgt_table(curve, n, np.dtype(lut)), expected)
+
+
+def test_without_pointwise_numpy_sin_the_whole_table_comes_from_numpy(monkeypatch):
     from rsgt_fast import augmentation
 
-    monkeypatch.setattr(augmentation, "_compiled_grid_agrees",
-                        {"parallel": compiled, "serial": compiled})
+    monkeypatch.setattr(augmentation, "_pointwise_sin", [False])
     image = np.random.default_rng(4).integers(-1024, 3072, size=(64, 64), dtype=np.int16)
     for seed in range(5):
         assert_identical(*both(image, seed))
 
 
-def test_compiled_grid_probe_matches_numpy():
-    from rsgt_fast import augmentation
-    from rsgt_fast.curves import grid_values
-
-    np.random.seed(0)
-    for n in (2, 3, 513, 4096, 70001):
-        f, a, o = (np.random.uniform(0.1, 2, (1, 4)), np.random.uniform(-3, 3, (1, 4)),
-                   np.random.uniform(0, 6, (1, 4)))
-        # Compiled where the probe agreed, numpy otherwise: equal either way.
-        expected = grid_values(f[0], a[0], o[0], n)
-        np.testing.assert_array_equal(augmentation._rsgt_grid((f, a, o), n), expected)
+def test_many_seeds_bit_identical():
+    image = np.random.default_rng(5).integers(-1024, 3072, size=(16, 16), dtype=np.int16)
+    for seed in range(300):
+        assert_identical(*both(image, seed, dtype=("float32", "float16")[seed % 2]))

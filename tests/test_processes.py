@@ -136,3 +136,12 @@ def test_fork_pool_and_nested_fork_after_parallel_use(expected_items, tmp_path):
                            "scenario parent vs test process")
         assert_items_equal(data["pool_batch"], data["pool_facade"], expected_items,
                            "fork Pool worker vs test process")
+
+
+def test_every_entry_point_survives_a_fork_after_parallel_use():
+    """Facade, transform_batch (plain, keys, replay) and both normalisations, int, float and
+    float16 input, every output dtype: a forked child runs them all serially, bit for bit."""
+    report = run_scenario("entry_points_fork.py")
+    assert report["child_exit"] == 0, f"child killed while running {report['last_started']!r}"
+    assert report["finished"] == report["cases"] == 54
+    assert report["mismatches"] == []

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import logging
 import os
 import sys
 import threading
@@ -31,7 +32,9 @@ import warnings
 import numba
 import numpy as np
 
-__all__ = ["thread_limit", "kernel", "helper", "engine"]
+__all__ = ["thread_limit", "kernel", "helper", "engine", "serial_reason"]
+
+logger = logging.getLogger("rsgt_fast")
 
 #: Options shared by every compiled function.
 OPTIONS = {"nogil": True, "error_model": "numpy", "boundscheck": False, "fastmath": False}
@@ -93,8 +96,8 @@ class Kernel:
         self.serial = _njit(_renamed(fn, "__serial"), parallel=False)
 
     def __call__(self, *args):
-        """Run the variant chosen by the innermost :func:`engine` block (parallel outside one)."""
-        return getattr(self, _VARIANT.get() or "parallel")(*args)
+        """Run the variant chosen by the innermost :func:`engine` block (serial outside one)."""
+        return getattr(self, _VARIANT.get() or "serial")(*args)
 
 
 def kernel(fn):
@@ -187,7 +190,11 @@ def engine(size):
     Yields the variant's name, ``"parallel"`` or ``"serial"``.
     """
     global _parallel_used
-    if serial_reason(size) is not None or not _parallel_lock.acquire(blocking=False):
+    reason = serial_reason(size)
+    if reason is None and not _parallel_lock.acquire(blocking=False):
+        reason = "another thread is in a parallel call"
+    if reason is not None:
+        logger.debug("serial kernels for %d elements: %s", size, reason)
         token = _VARIANT.set("serial")
         try:
             yield "serial"

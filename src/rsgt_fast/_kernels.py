@@ -2,18 +2,14 @@
 
 Arrays arrive 2-D and C-contiguous: ``x`` and ``out`` are ``(B, N)``, one row
 per batch element.  Parallel loops run over *tasks*, each one chunk of one
-row, so that a batch of one still keeps every core busy.  Curve parameters
-come in as float64 ``(B, n_sinusoids)`` arrays; kernels draw no random
-numbers.
+row, so that a batch of one still keeps every core busy; a task's index is
+made an int64 first, so that the serial and the parallel variant of a kernel
+share every helper's compiled code.  The packed arguments (``curve``,
+``place``, ``clip``, ``grid``, ``job``) are described in :mod:`._layout`;
+kernels draw no random numbers.
 
-Every transform works from a *grid*: ``G[b]`` samples of element ``b``'s
-curve at ``t_j = j * 2*pi / (G[b] - 1)`` (the last one exactly ``2*pi``),
-the same points ``numpy.linspace(0, 2*pi, G[b])`` gives.  For integer input
-whose range holds at most ``GRID_MAX`` values the grid has one point per
-integer, so a voxel's output is one grid value; otherwise the grid is dense
-and values are linearly interpolated from it.  Output tables hold float
-values, or float16 bit patterns written through a ``uint16`` view of the
-output.
+Output arrays of itemsize 2 hold float16 bit patterns (the output viewed as
+``uint16``): numba has no float16, so values are rounded by :func:`half_bits`.
 """
 
 import math
@@ -22,20 +18,30 @@ import numpy as np
 from numba import prange
 
 from ._jit import helper, kernel
+from ._layout import (
+    AMPLITUDE, BASE, CLIP_HI, CLIP_LO, FREQUENCY, HI, LAST, LO, PHASE, RESTART, SCALE, UNIT,
+    UNIT_LO, YMAX, YMIN,
+)
 
 TWO_PI = 2.0 * math.pi
 _HALF_MIN_NORMAL = 6.103515625e-05  # 2**-14
+
+#: Order-key kinds (see :func:`order_key`).
+KEY_SIGNED, KEY_UNSIGNED, KEY_FLOAT = 0, 1, 2
+
+#: Values per block in the interpolating gather.
+BLOCK = 512
 
 
 # ------------------------------------------------------------------ scalars
 
 
 @helper
-def curve_value(t, f, a, o, b):
+def curve_value(t, curve, b):
     """Raw (unnormalised) curve ``b`` at ``t``, summed in the original's order."""
     y = 0.0
-    for k in range(f.shape[1]):
-        y += a[b, k] * math.sin(f[b, k] * (t + o[b, k]))
+    for k in range(curve.shape[2]):
+        y += curve[b, AMPLITUDE, k] * math.sin(curve[b, FREQUENCY, k] * (t + curve[b, PHASE, k]))
     return y
 
 
@@ -88,361 +94,345 @@ def half_value(h):
     return v
 
 
-@helper
-def _store(table, b, j, v, half_out):
-    if half_out:
-        table[b, j] = half_bits(v)
-    else:
-        table[b, j] = v
+def _order_key(v, kind, magnitude, shift):
+    """Signed integer key of a value's bit pattern ``v``, ordered as the values are.
+
+    ``v`` is the value viewed as a signed integer of its width, ``magnitude``
+    that width's largest value and ``shift`` its bit count minus one.  Signed
+    integers are their own keys; unsigned ones flip the sign bit; IEEE floats
+    flip the magnitude bits of negative patterns.  Applied to a key it gives
+    the pattern back, and it works on scalars and numpy arrays alike.
+    """
+    if kind == KEY_UNSIGNED:
+        return v ^ ~magnitude
+    if kind == KEY_FLOAT:
+        return v ^ ((v >> shift) & magnitude)
+    return v
+
+
+order_key = helper(_order_key)
+
+
+def decode_keys(keys, kind, dtype):
+    """Values of ``dtype`` from int64 order keys made by :func:`order_key`."""
+    width = np.dtype(dtype).itemsize * 8
+    keys = np.asarray(keys, np.int64)
+    patterns = _order_key(keys, kind, np.int64((1 << (width - 1)) - 1), width - 1)
+    return patterns.astype(f"int{width}").view(dtype)
 
 
 @helper
-def _task_span(task, n_chunks, chunk, length):
+def task_span(task, n_chunks, chunk, length):
+    """Row and ``[start, stop)`` of task ``task`` (chunk ``task % n_chunks`` of its row)."""
     b = task // n_chunks
     start = (task - b * n_chunks) * chunk
-    stop = min(start + chunk, length)
-    return b, start, stop
+    return b, start, min(start + chunk, length)
+
+
+@helper
+def store(row, j, v):
+    """``row[j] = v``, as a float16 bit pattern where ``row`` holds them."""
+    if row.itemsize == 2:
+        row[j] = half_bits(v)
+    else:
+        row[j] = v
 
 
 # ------------------------------------------------------------------ min/max
 
 
 @helper
-def _minmax_chunk(task, n_chunks, chunk, x, as_float, sign_flip, exponent, pmin, pmax, pbad):
-    b, start, stop = _task_span(task, n_chunks, chunk, x.shape[1])
-    xb = x[b, start:stop]
-    lo = xb[0]
+def _minmax_task(task, n_chunks, chunk, x, code, keys, bad):
+    b, start, stop = task_span(task, n_chunks, chunk, x.shape[1])
+    kind, magnitude, exponent = code
+    shift = x.itemsize * 8 - 1
+    lo = order_key(x[b, start], kind, magnitude, shift)
     hi = lo
-    if as_float:
-        # Signed-integer view of IEEE floats: flipping the magnitude bits of
-        # negative patterns makes integer order equal value order.  A value is
-        # NaN or Inf when all its exponent bits are set.
-        shift = 8 * xb.itemsize - 1
-        top = lo & exponent
-        lo = lo ^ ((lo >> shift) & sign_flip)
-        hi = lo
-        for i in range(xb.shape[0]):
-            v = xb[i]
-            top = max(top, v & exponent)
-            k = v ^ ((v >> shift) & sign_flip)
-            lo = min(lo, k)
-            hi = max(hi, k)
-        pbad[task] = top == exponent
-    else:
-        for i in range(xb.shape[0]):
-            lo = min(lo, xb[i])
-            hi = max(hi, xb[i])
-    pmin[task] = lo
-    pmax[task] = hi
+    top = 0
+    for i in range(start, stop):
+        v = x[b, i]
+        k = order_key(v, kind, magnitude, shift)
+        lo = min(lo, k)
+        hi = max(hi, k)
+        top = max(top, v & exponent)
+    keys[task, 0] = lo
+    keys[task, 1] = hi
+    bad[task] = exponent != 0 and top == exponent
 
 
 @kernel
-def row_minmax(x, as_float, sign_flip, exponent, chunk):
-    """Per-row min and max of ``x``, and whether a row holds NaN or Inf.
+def row_minmax(x, code, chunk):
+    """Per-row smallest and largest order key of ``x``, and whether a row holds NaN or Inf.
 
-    Float rows come as a signed-integer view of their bits (``as_float``) and
-    yield order keys, not values; a row is *bad* if any value's exponent bits
-    are all set.  ``sign_flip`` is the magnitude mask, ``exponent`` the
-    exponent mask, both of ``x``'s dtype.
+    ``x`` is the data viewed as signed integers of its width and ``code`` is
+    ``(kind, magnitude, exponent)``: see :func:`order_key`; ``exponent`` is the
+    exponent mask of a float dtype (a value is NaN or Inf when all its bits
+    are set) and 0 for integers.  Returns int64 keys ``(B, 2)`` and flags ``(B,)``.
     """
     n_rows, n = x.shape
     n_chunks = (n + chunk - 1) // chunk
     n_tasks = n_rows * n_chunks
-    pmin = np.empty(n_tasks, x.dtype)
-    pmax = np.empty(n_tasks, x.dtype)
-    pbad = np.zeros(n_tasks, np.bool_)
-    for task in prange(n_tasks):
-        _minmax_chunk(task, n_chunks, chunk, x, as_float, sign_flip, exponent, pmin, pmax, pbad)
-    lo = np.empty(n_rows, x.dtype)
-    hi = np.empty(n_rows, x.dtype)
-    bad = np.zeros(n_rows, np.bool_)
+    keys = np.empty((n_tasks, 2), np.int64)
+    bad = np.zeros(n_tasks, np.bool_)
+    for t in prange(n_tasks):
+        _minmax_task(np.int64(t), n_chunks, chunk, x, code, keys, bad)
+    out = np.empty((n_rows, 2), np.int64)
+    flags = np.zeros(n_rows, np.bool_)
     for b in range(n_rows):
         first = b * n_chunks
-        lo[b] = pmin[first:first + n_chunks].min()
-        hi[b] = pmax[first:first + n_chunks].max()
-        bad[b] = pbad[first:first + n_chunks].any()
-    return lo, hi, bad
+        out[b, 0] = keys[first:first + n_chunks, 0].min()
+        out[b, 1] = keys[first:first + n_chunks, 1].max()
+        flags[b] = bad[first:first + n_chunks].any()
+    return out, flags
 
 
 # ------------------------------------------------------------------ curves
 
 
-@kernel
-def exact_grid(f, a, o, n, chunk):
-    """Curve 0 at ``numpy.linspace(0, 2*pi, n)``, one ``sin`` per sinusoid and point.
-
-    The operations and their order are those of rsgt's numpy code, so the
-    values equal it wherever numba's ``sin`` and numpy's agree (the facade
-    checks that once before relying on it).
-    """
-    y = np.empty(n)
-    step = TWO_PI / (n - 1) if n > 1 else 0.0
-    n_chunks = (n + chunk - 1) // chunk
-    for c in prange(n_chunks):
-        for j in range(c * chunk, min((c + 1) * chunk, n)):
-            y[j] = curve_value(j * step, f, a, o, 0)
-    if n > 1:
-        y[n - 1] = curve_value(TWO_PI, f, a, o, 0)
-    return y
-
-
-#: Grid points between exact evaluations of each sinusoid.
-GRID_RESTART = 4096
-
-
 @helper
-def _grid(b, f, a, o, G, Y):
-    """Curve ``b`` at its ``G[b]`` grid points.
+def sample_block(curve, b, n, start, stop, values):
+    """``values[j]`` = raw curve ``b`` at ``t_j = j * 2*pi / (n - 1)`` for ``start <= j < stop``.
 
-    Each sinusoid is evaluated exactly every ``GRID_RESTART`` points and
-    advanced by rotation (angle addition) in between, which costs a few
-    multiplications per point instead of a ``sin``; the drift between two
-    exact evaluations stays near 1e-12.
+    Each sinusoid is evaluated exactly (``sin``/``cos``) every ``RESTART``
+    points and advanced by rotation (angle addition) in between, which costs
+    a few multiplications per point instead of a ``sin``; the error stays
+    below ``SAMPLE_ERROR`` per unit of ``sum(|a| * (2 + f))``.  The last point
+    is ``t = 2*pi`` exactly, as in ``numpy.linspace``.
     """
-    g = G[b]
-    yb = Y[b, :g]
-    if g == 1:
-        yb[0] = curve_value(0.0, f, a, o, b)
+    if n == 1:
+        values[0] = curve_value(0.0, curve, b)
         return
-    step = TWO_PI / (g - 1)
-    n = f.shape[1]
-    s = np.empty(n)
-    c = np.empty(n)
-    ds = np.empty(n)
-    dc = np.empty(n)
-    for k in range(n):
-        ds[k] = math.sin(f[b, k] * step)
-        dc[k] = math.cos(f[b, k] * step)
-    for start in range(0, g, GRID_RESTART):
-        for k in range(n):
-            angle = f[b, k] * (start * step + o[b, k])
+    step = TWO_PI / (n - 1)
+    m = curve.shape[2]
+    s = np.empty(m)
+    c = np.empty(m)
+    ds = np.empty(m)
+    dc = np.empty(m)
+    for k in range(m):
+        ds[k] = math.sin(curve[b, FREQUENCY, k] * step)
+        dc[k] = math.cos(curve[b, FREQUENCY, k] * step)
+    for first in range(start, stop, RESTART):
+        for k in range(m):
+            angle = curve[b, FREQUENCY, k] * (first * step + curve[b, PHASE, k])
             s[k] = math.sin(angle)
             c[k] = math.cos(angle)
         # The sinusoids advance independently, so the loop over k overlaps
         # their dependency chains.
-        for j in range(start, min(start + GRID_RESTART, g)):
+        for j in range(first, min(first + RESTART, stop)):
             y = 0.0
-            for k in range(n):
-                y += a[b, k] * s[k]
+            for k in range(m):
+                y += curve[b, AMPLITUDE, k] * s[k]
                 s[k], c[k] = s[k] * dc[k] + c[k] * ds[k], c[k] * dc[k] - s[k] * ds[k]
-            yb[j] = y
-    yb[g - 1] = curve_value(TWO_PI, f, a, o, b)
+            values[j] = y
+    if stop == n:
+        values[n - 1] = curve_value(TWO_PI, curve, b)
 
 
 @helper
-def _polish(b, f, a, o, t_lo, t_hi, sign):
+def _polish(curve, b, t_lo, t_hi, sign):
     """Largest ``sign * curve`` on [t_lo, t_hi] by golden-section search."""
     ratio = 0.6180339887498949
     lo = t_lo
     hi = t_hi
     c = hi - ratio * (hi - lo)
     d = lo + ratio * (hi - lo)
-    fc = sign * curve_value(c, f, a, o, b)
-    fd = sign * curve_value(d, f, a, o, b)
+    fc = sign * curve_value(c, curve, b)
+    fd = sign * curve_value(d, curve, b)
     for _ in range(60):
         if fc > fd:
             hi = d
             d = c
             fd = fc
             c = hi - ratio * (hi - lo)
-            fc = sign * curve_value(c, f, a, o, b)
+            fc = sign * curve_value(c, curve, b)
         else:
             lo = c
             c = d
             fc = fd
             d = lo + ratio * (hi - lo)
-            fd = sign * curve_value(d, f, a, o, b)
+            fd = sign * curve_value(d, curve, b)
     return sign * max(fc, fd)
 
 
 @helper
-def _extrema(b, f, a, o, G, polish, Y, ext):
-    """Extrema of grid ``b``; with ``polish`` those of the continuous curve."""
-    g = G[b]
+def build_grid(b, curve, grid):
+    """Sample curve ``b`` on its grid and find the extrema that scale it.
+
+    Integer grids take the extrema of their samples, as rsgt does; dense
+    grids refine them to those of the continuous curve.
+    """
+    g = grid.points[b]
+    yb = grid.values[b]
+    sample_block(curve, b, g, 0, g, yb)
     jlo = 0
     jhi = 0
     for j in range(1, g):
-        if Y[b, j] < Y[b, jlo]:
+        if yb[j] < yb[jlo]:
             jlo = j
-        if Y[b, j] > Y[b, jhi]:
+        if yb[j] > yb[jhi]:
             jhi = j
-    ymin = Y[b, jlo]
-    ymax = Y[b, jhi]
-    if polish[b] and g > 1:
+    ymin = yb[jlo]
+    ymax = yb[jhi]
+    if grid.dense[b] and g > 1:
         step = TWO_PI / (g - 1)
-        ymin = min(ymin, _polish(b, f, a, o, max(jlo - 1, 0) * step,
+        ymin = min(ymin, _polish(curve, b, max(jlo - 1, 0) * step,
                                  min((jlo + 1) * step, TWO_PI), -1.0))
-        ymax = max(ymax, _polish(b, f, a, o, max(jhi - 1, 0) * step,
+        ymax = max(ymax, _polish(curve, b, max(jhi - 1, 0) * step,
                                  min((jhi + 1) * step, TWO_PI), 1.0))
-    ext[b, 0] = ymin
-    ext[b, 1] = ymax
+    grid.extrema[b, YMIN] = ymin
+    grid.extrema[b, YMAX] = ymax
 
 
 @helper
-def _position(v, lo, half_lo, hi, scale):
-    """Grid position of ``v`` clamped to [lo, hi]; halves keep huge spans finite."""
-    if v < lo:
-        v = lo
-    elif v > hi:
-        v = hi
-    return (0.5 * v - half_lo) * scale
-
-
-@helper
-def _grid_at(Y, b, g, pos):
+def _grid_at(yb, g, pos):
+    """Grid ``yb`` (``g`` points) linearly interpolated at position ``pos >= 0``."""
     if pos >= g - 1:
-        return Y[b, g - 1]
+        return yb[g - 1]
     j = int(pos)
     fr = pos - j
-    y0 = Y[b, j]
+    y0 = yb[j]
     if fr == 0.0:
         return y0
-    return y0 + fr * (Y[b, j + 1] - y0)
+    return y0 + fr * (yb[j + 1] - y0)
+
+
+# ------------------------------------------------------------------ tables
 
 
 @helper
-def _fill_table(b, G, Y, ext, table, half_out):
-    """Normalised grid values of element ``b``; columns past its grid repeat the last."""
-    g = G[b]
-    ymin = ext[b, 0]
-    ymax = ext[b, 1]
-    for j in range(g):
-        _store(table, b, j, normalized(Y[b, j], ymin, ymax), half_out)
-    for j in range(g, table.shape[1]):
-        table[b, j] = table[b, g - 1]
+def fill_lookup(b, grid, place, entries, table):
+    """Output for every value an 8/16-bit dtype can hold; ``entries[k]`` is entry k's value.
 
-
-@helper
-def _fill_full(b, half_in, dmin, lo, hi, scale, polish, G, Y, ext, table, half_out):
-    """Output for every value an 8/16-bit dtype can hold (index ``value - dmin``).
-
-    On an integer grid (integer input, no ``polish``) each grid value is normalised once and
-    values outside the range repeat the end values; otherwise every entry is
-    interpolated from the grid at its value's position.
+    On an integer grid each grid value is normalised once (``place[b, BASE]``
+    is the table index of the range's low end) and entries outside the range
+    repeat the end values; on a dense grid every entry is placed and
+    interpolated.
     """
-    g = G[b]
-    lo_b = lo[b]
-    hi_b = hi[b]
-    ymin = ext[b, 0]
-    ymax = ext[b, 1]
-    width = table.shape[1]
-    if not half_in and not polish[b]:
-        first = int(lo_b) - dmin  # table index of the range's ends (maybe outside the table)
+    g = grid.points[b]
+    yb = grid.values[b]
+    ymin = grid.extrema[b, YMIN]
+    ymax = grid.extrema[b, YMAX]
+    row = table[b]
+    width = row.shape[0]
+    if not grid.dense[b]:
+        first = int(place[b, BASE])
         start = min(max(first, 0), width)
         stop = min(max(first + g, 0), width)
         for k in range(start, stop):
-            _store(table, b, k, normalized(Y[b, k - first], ymin, ymax), half_out)
+            store(row, k, normalized(yb[k - first], ymin, ymax))
         if start > 0:
-            _store(table, b, 0, normalized(Y[b, 0], ymin, ymax), half_out)
+            store(row, 0, normalized(yb[0], ymin, ymax))
             for k in range(1, start):
-                table[b, k] = table[b, 0]
+                row[k] = row[0]
         if stop < width:
-            _store(table, b, width - 1, normalized(Y[b, g - 1], ymin, ymax), half_out)
+            store(row, width - 1, normalized(yb[g - 1], ymin, ymax))
             for k in range(stop, width - 1):
-                table[b, k] = table[b, width - 1]
+                row[k] = row[width - 1]
         return
-    half_lo = 0.5 * lo_b
+    lo = place[b, LO]
+    hi = place[b, HI]
+    unit_lo = place[b, UNIT_LO]
+    scale = place[b, SCALE]
+    unit = place[b, UNIT]
     for k in range(width):
-        if half_in:
-            if (k & 0x7C00) == 0x7C00:  # inf/nan patterns never occur
-                v = lo_b
-            else:
-                v = half_value(k)
-        else:
-            v = float(dmin + k)
-        pos = _position(v, lo_b, half_lo, hi_b, scale[b])
-        _store(table, b, k, normalized(_grid_at(Y, b, g, pos), ymin, ymax), half_out)
+        v = min(max(entries[k], lo), hi)
+        store(row, k, normalized(_grid_at(yb, g, (unit * v - unit_lo) * scale), ymin, ymax))
+
+
+@helper
+def fill_index(b, grid, table):
+    """Normalised grid values of element ``b``; columns past its grid repeat the last."""
+    g = grid.points[b]
+    ymin = grid.extrema[b, YMIN]
+    ymax = grid.extrema[b, YMAX]
+    row = table[b]
+    for j in range(g):
+        store(row, j, normalized(grid.values[b, j], ymin, ymax))
+    for j in range(g, row.shape[0]):
+        row[j] = row[g - 1]
+
+
+@helper
+def fill_pairs(b, grid, pairs):
+    """``pairs[b, j]`` = (normalised grid value j, step to value j + 1) as one complex.
+
+    One load then fetches both numbers an interpolation needs; the step is
+    zero from the last grid point on.
+    """
+    g = grid.points[b]
+    ymin = grid.extrema[b, YMIN]
+    ymax = grid.extrema[b, YMAX]
+    row = pairs[b]
+    previous = row.dtype.type(normalized(grid.values[b, 0], ymin, ymax)).real
+    for j in range(1, g):
+        value = row.dtype.type(normalized(grid.values[b, j], ymin, ymax)).real
+        row[j - 1] = complex(previous, value - previous)
+        previous = value
+    for j in range(g - 1, row.shape[0]):
+        row[j] = complex(previous, 0.0)
 
 
 # ------------------------------------------------------------------ gathers
 
 
 @helper
-def _gather_full(task, n_chunks, chunk, x, offset, table, out):
-    b, start, stop = _task_span(task, n_chunks, chunk, x.shape[1])
-    xb = x[b, start:stop]
-    ob = out[b, start:stop]
+def gather_lookup(task, n_chunks, x, table, out, job):
+    """``out = table[b, x + offset]`` over one task (8/16-bit input, no clamping)."""
+    b, start, stop = task_span(task, n_chunks, job.chunk, x.shape[1])
+    xb = x[b]
+    ob = out[b]
     tb = table[b]
-    for i in range(xb.shape[0]):
+    offset = job.offset
+    for i in range(start, stop):
         ob[i] = tb[np.uint64(np.int64(xb[i]) + offset)]
 
 
 @helper
-def _gather_clamped(task, n_chunks, chunk, x, lo_x, hi_x, skip, table, out):
-    b, start, stop = _task_span(task, n_chunks, chunk, x.shape[1])
-    xb = x[b, start:stop]
-    ob = out[b, start:stop]
-    tb = table[b, skip[b]:]
-    lo = lo_x[b]
-    hi = hi_x[b]
-    for i in range(xb.shape[0]):
+def gather_index(task, n_chunks, x, clip, place, table, out, job):
+    """``out = table[b, BASE + clamp(x, CLIP_LO, CLIP_HI) - CLIP_LO]`` over one task."""
+    b, start, stop = task_span(task, n_chunks, job.chunk, x.shape[1])
+    xb = x[b]
+    ob = out[b]
+    tb = table[b, np.int64(place[b, BASE]):]
+    lo = clip[b, CLIP_LO]
+    hi = clip[b, CLIP_HI]
+    for i in range(start, stop):
         ob[i] = tb[np.uint64(np.int64(min(max(xb[i], lo), hi)) - np.int64(lo))]
 
 
-BLOCK = 512
-
-
 @helper
-def _fill_pairs(b, G, Y, ext, table):
-    """Normalised grid values and their forward differences, interleaved.
+def gather_interp(task, n_chunks, x, clip, place, pairs, out, job):
+    """Each value's position on the grid, interpolated between two normalised grid values.
 
-    ``table[b, 2*j]`` is grid value ``j`` and ``table[b, 2*j + 1]`` the step to
-    value ``j + 1`` (zero from the last grid point on), so one load fetches
-    both numbers an interpolation needs.
+    The arithmetic is in ``place``'s float type.  Float input is clamped to
+    ``[LO, HI]`` and placed at ``(UNIT * v - UNIT_LO) * SCALE``; integer input
+    (``job.integer``) is clamped to ``clip`` and measured from ``CLIP_LO`` in
+    integer arithmetic, so that 64-bit values far from zero keep every digit.
+    Work goes in blocks: positions (vectorised), one load per value, then the
+    blend (vectorised).
     """
-    g = G[b]
-    ymin = ext[b, 0]
-    ymax = ext[b, 1]
-    row = table[b]
-    previous = normalized(Y[b, 0], ymin, ymax)
-    row[0] = previous
-    for j in range(1, g):
-        value = normalized(Y[b, j], ymin, ymax)
-        row[2 * j] = value
-        row[2 * j - 1] = row[2 * j] - row[2 * j - 2]
-    for j in range(g, row.shape[0] // 2):
-        row[2 * j] = row[2 * g - 2]
-    for j in range(g - 1, row.shape[0] // 2):
-        row[2 * j + 1] = 0.0
-
-
-@helper
-def _gather_interp(task, n_chunks, chunk, x, params, integer, lo_x, hi_x, pairs, out, half_out):
-    """Linear interpolation of each value's position in the table.
-
-    ``params[b]`` holds lo, hi, ``unit * lo``, grid points per ``unit``, ``unit``
-    (a power of two keeping the arithmetic finite, usually 0.5), the last grid
-    index, and for ``integer`` input the grid position of ``lo_x[b]``, all in
-    the working float type, which the arithmetic keeps.  Integer input is
-    clamped to ``[lo_x[b], hi_x[b]]`` (``x``'s dtype) and measured from
-    ``lo_x[b]`` in integer arithmetic, so 64-bit values far from zero keep every
-    digit.  ``pairs`` is the :func:`_fill_pairs` table viewed with one
-    (value, step) pair per element.  Work goes in blocks: positions
-    (vectorised), one load per value, then the blend (vectorised).
-    """
-    b, start, stop = _task_span(task, n_chunks, chunk, x.shape[1])
+    b, start, stop = task_span(task, n_chunks, job.chunk, x.shape[1])
     xb = x[b, start:stop]
     ob = out[b, start:stop]
     tb = pairs[b]
-    lo = params[b, 0]
-    hi = params[b, 1]
-    unit_lo = params[b, 2]
-    scale = params[b, 3]
-    unit = params[b, 4]
-    last = params[b, 5]
-    base = params[b, 6]
+    lo = place[b, LO]
+    hi = place[b, HI]
+    unit_lo = place[b, UNIT_LO]
+    scale = place[b, SCALE]
+    unit = place[b, UNIT]
+    last = place[b, LAST]
+    base = place[b, BASE]
     zero = unit - unit
-    low = lo_x[b]
-    high = hi_x[b]
+    low = clip[b, CLIP_LO]
+    high = clip[b, CLIP_HI]
     idx = np.empty(BLOCK, np.uint32)
-    frac = np.empty(BLOCK, params.dtype)
-    fetched = np.empty(BLOCK, tb.dtype)
-    values = fetched.view(params.dtype)
+    frac = np.empty(BLOCK, place.dtype)
+    fetched = np.empty(BLOCK, pairs.dtype)
     n = xb.shape[0]
     for first in range(0, n, BLOCK):
         m = min(BLOCK, n - first)
         xs = xb[first:first + m]
-        if integer:
+        if job.integer:
             for i in range(m):
                 # Modulo 2**64 the difference is exact for every integer dtype.
                 d = np.uint64(np.int64(min(max(xs[i], low), high)) - np.int64(low))
@@ -459,111 +449,137 @@ def _gather_interp(task, n_chunks, chunk, x, params, integer, lo_x, hi_x, pairs,
         for i in range(m):
             fetched[i] = tb[idx[i]]
         os = ob[first:first + m]
-        if half_out:
-            for i in range(m):
-                os[i] = half_bits(values[2 * i] + frac[i] * values[2 * i + 1])
-        else:
-            for i in range(m):
-                os[i] = values[2 * i] + frac[i] * values[2 * i + 1]
+        for i in range(m):
+            store(os, i, fetched[i].real + frac[i] * fetched[i].imag)
 
 
 # ------------------------------------------------------------------ transforms
 #
 # Each transform is one call with two parallel loops: over elements, each
-# computing its grid values and extrema (unless ``build`` is false and the
-# caller filled ``Y`` and ``ext``) and its output table; then over (element,
-# chunk) tasks mapping every voxel.  Shared arguments:
-#   f, a, o        curve parameters, (B, n_sinusoids)
-#   G              grid points per element; ``polish`` marks dense grids whose
-#                  extrema are refined to those of the continuous curve
-#   Y, ext         (B, max G) float64 grid values and (B, 2) extrema
+# sampling its curve, finding its extrema and filling its table; then over
+# (element, chunk) tasks mapping every voxel.
+
+
+@kernel
+def transform_lookup(x, curve, grid, place, entries, table, out, job):
+    """8/16-bit integer or float16 input: a table entry per representable value."""
+    n_rows = x.shape[0]
+    for i in prange(n_rows):
+        b = np.int64(i)
+        build_grid(b, curve, grid)
+        fill_lookup(b, grid, place, entries, table)
+    n_chunks = (x.shape[1] + job.chunk - 1) // job.chunk
+    for t in prange(n_rows * n_chunks):
+        gather_lookup(np.int64(t), n_chunks, x, table, out, job)
+
+
+@kernel
+def transform_index(x, curve, grid, place, clip, table, out, job):
+    """Integer input whose range holds one grid point per integer: index the grid."""
+    n_rows = x.shape[0]
+    for i in prange(n_rows):
+        b = np.int64(i)
+        build_grid(b, curve, grid)
+        fill_index(b, grid, table)
+    n_chunks = (x.shape[1] + job.chunk - 1) // job.chunk
+    for t in prange(n_rows * n_chunks):
+        gather_index(np.int64(t), n_chunks, x, clip, place, table, out, job)
+
+
+@kernel
+def transform_interp(x, curve, grid, place, clip, pairs, out, job):
+    """Float input, or integers over a wide or non-integral range: interpolate a dense grid."""
+    n_rows = x.shape[0]
+    for i in prange(n_rows):
+        b = np.int64(i)
+        build_grid(b, curve, grid)
+        fill_pairs(b, grid, pairs)
+    n_chunks = (x.shape[1] + job.chunk - 1) // job.chunk
+    for t in prange(n_rows * n_chunks):
+        gather_interp(np.int64(t), n_chunks, x, clip, place, pairs, out, job)
+
+
+# ------------------------------------------------------------------ given tables
+
+
+@kernel
+def lookup(x, table, out, job):
+    """``out[b, i] = table[b, x[b, i] + job.offset]`` (8/16-bit input, no clamping)."""
+    n_chunks = (x.shape[1] + job.chunk - 1) // job.chunk
+    for t in prange(x.shape[0] * n_chunks):
+        gather_lookup(np.int64(t), n_chunks, x, table, out, job)
+
+
+@kernel
+def lookup_index(x, clip, place, table, out, job):
+    """``out[b, i] = table[b, BASE + clamp(x[b, i], CLIP_LO, CLIP_HI) - CLIP_LO]``."""
+    n_chunks = (x.shape[1] + job.chunk - 1) // job.chunk
+    for t in prange(x.shape[0] * n_chunks):
+        gather_index(np.int64(t), n_chunks, x, clip, place, table, out, job)
 
 
 @helper
-def _curve_tables(b, f, a, o, G, polish, build, Y, ext):
-    if build:
-        _grid(b, f, a, o, G, Y)
-        _extrema(b, f, a, o, G, polish, Y, ext)
+def _samples_task(task, chunk, curve, values):
+    n = values.shape[0]
+    start = task * chunk
+    sample_block(curve, 0, n, start, min(start + chunk, n), values)
 
 
 @kernel
-def transform_full(x, half_in, dmin, f, a, o, lo, hi, scale, G, polish, build, Y, ext,
-                   table, out, half_out, chunk):
-    """8/16-bit integer or float16 input: one table entry per representable value.
+def curve_samples(curve, n, chunk):
+    """Curve 0 at ``numpy.linspace(0, 2*pi, n)``, in parallel chunks (see :func:`sample_block`)."""
+    values = np.empty(n)
+    for t in prange((n + chunk - 1) // chunk):
+        _samples_task(np.int64(t), chunk, curve, values)
+    return values
 
-    ``lo``, ``hi`` and ``scale`` (grid points per half unit) are float64 per
-    element; integer grids are those without ``polish``.
+
+@helper
+def _round_task(task, chunk, values, extrema, delta, table, unsafe):
+    start = task * chunk
+    ymin = extrema[YMIN]
+    span = extrema[YMAX] - ymin
+    for j in range(start, min(start + chunk, values.shape[0])):
+        q = (values[j] - ymin) / span
+        if table.itemsize == 2:
+            low = half_bits(q - delta)
+            high = half_bits(q + delta)
+        else:
+            low = np.float32(q - delta)
+            high = np.float32(q + delta)
+        table[j] = low
+        unsafe[j] = low != high
+
+
+@kernel
+def rounded_table(values, extrema, delta, table, chunk):
+    """``(values - ymin) / (ymax - ymin)`` rounded to ``table``'s dtype (float32 or float16 bits).
+
+    ``values`` may be off by ``delta`` (in units of the scaled curve): an
+    entry is *unsafe* when the two ends of its error interval round to
+    different outputs, and only then can its rounding differ from the exact
+    value's.  Returns the unsafe flags; the caller recomputes those entries.
     """
-    n_rows = x.shape[0]
-    for b in prange(n_rows):
-        _curve_tables(b, f, a, o, G, polish, build, Y, ext)
-        _fill_full(b, half_in, dmin, lo, hi, scale, polish, G, Y, ext, table, half_out)
-    xc = (x.shape[1] + chunk - 1) // chunk
-    for task in prange(n_rows * xc):
-        _gather_full(task, xc, chunk, x, -dmin, table, out)
-
-
-@kernel
-def transform_clamped(x, f, a, o, G, polish, build, Y, ext, lo_x, hi_x, skip,
-                      table, out, half_out, chunk):
-    """Wider integer input, range of at most ``GRID_MAX`` values: index the grid."""
-    n_rows = x.shape[0]
-    for b in prange(n_rows):
-        _curve_tables(b, f, a, o, G, polish, build, Y, ext)
-        _fill_table(b, G, Y, ext, table, half_out)
-    xc = (x.shape[1] + chunk - 1) // chunk
-    for task in prange(n_rows * xc):
-        _gather_clamped(task, xc, chunk, x, lo_x, hi_x, skip, table, out)
-
-
-@kernel
-def transform_interp(x, f, a, o, G, polish, build, Y, ext, params, integer, lo_x, hi_x, table,
-                     pairs, out, half_out, chunk):
-    """Float input, or integers over a wide range: interpolate a dense grid.
-
-    ``table`` (working float type) holds ``2 * (max G + 1)`` columns for
-    :func:`_fill_pairs`; ``pairs`` is the same memory with one element per
-    pair (uint64 for float32, complex128 for float64).
-    """
-    n_rows = x.shape[0]
-    for b in prange(n_rows):
-        _curve_tables(b, f, a, o, G, polish, build, Y, ext)
-        _fill_pairs(b, G, Y, ext, table)
-    xc = (x.shape[1] + chunk - 1) // chunk
-    for task in prange(n_rows * xc):
-        _gather_interp(task, xc, chunk, x, params, integer, lo_x, hi_x, pairs, out, half_out)
+    unsafe = np.empty(values.shape[0], np.bool_)
+    for t in prange((values.shape[0] + chunk - 1) // chunk):
+        _round_task(np.int64(t), chunk, values, extrema, delta, table, unsafe)
+    return unsafe
 
 
 # ------------------------------------------------------------------ normalisation
 
 
-@kernel
-def lookup_full(x, offset, table, out, chunk):
-    """``out[b, i] = table[b, x[b, i] + offset]`` (8/16-bit input, no clamping)."""
-    xc = (x.shape[1] + chunk - 1) // chunk
-    for task in prange(x.shape[0] * xc):
-        _gather_full(task, xc, chunk, x, offset, table, out)
-
-
-@kernel
-def lookup_clamped(x, lo_x, hi_x, skip, table, out, chunk):
-    """``out[b, i] = table[b, skip[b] + clamp(x[b, i], lo_x[b], hi_x[b]) - lo_x[b]]``."""
-    xc = (x.shape[1] + chunk - 1) // chunk
-    for task in prange(x.shape[0] * xc):
-        _gather_clamped(task, xc, chunk, x, lo_x, hi_x, skip, table, out)
-
-
 @helper
-def _ct_chunk(task, n_chunks, chunk, x, consts, out, half_out):
-    b, start, stop = _task_span(task, n_chunks, chunk, x.shape[1])
-    xb = x[b, start:stop]
-    ob = out[b, start:stop]
+def _ct_task(task, n_chunks, x, consts, out, chunk):
+    b, start, stop = task_span(task, n_chunks, chunk, x.shape[1])
+    xb = x[b]
+    ob = out[b]
     shift = consts[0]
     low = consts[1]
     high = consts[2]
-    for i in range(xb.shape[0]):
+    for i in range(start, stop):
         c = min(max(xb[i] + shift, low), high)
-        if half_out:
+        if ob.itemsize == 2:
             ob[i] = half_bits(half_value(half_bits(c)) / 4096.0)
         else:
             ob[i] = c
@@ -571,69 +587,69 @@ def _ct_chunk(task, n_chunks, chunk, x, consts, out, half_out):
 
 
 @kernel
-def ct_float(x, consts, out, half_out, chunk):
+def ct_float(x, consts, out, chunk):
     """``clip(x + 1000, 0, 4096)`` in ``x``'s float type, cast to the output, / 4096.
 
     ``consts`` holds 1000, 0 and 4096 in ``x``'s dtype; the steps and their
     rounding are those of ``rsgt.normalization.normalize_ct_scan``.
     """
-    xc = (x.shape[1] + chunk - 1) // chunk
-    for task in prange(x.shape[0] * xc):
-        _ct_chunk(task, xc, chunk, x, consts, out, half_out)
-
-
-@helper
-def _order_key(v, kind, sign_bit, magnitude, shift_sign):
-    """Signed key of a signed-integer view whose order is the values' order.
-
-    kind 0: signed integers; 1: unsigned integers; 2: IEEE floats.
-    """
-    if kind == 1:
-        return v ^ sign_bit
-    if kind == 2:
-        return v ^ ((v >> shift_sign) & magnitude)
-    return v
+    n_chunks = (x.shape[1] + chunk - 1) // chunk
+    for t in prange(x.shape[0] * n_chunks):
+        _ct_task(np.int64(t), n_chunks, x, consts, out, chunk)
 
 
 @kernel
-def key_histogram(x, kind, sign_bit, magnitude, shift_sign, shift, offset, n_bins, n_parts):
-    """Counts of ``(key >> shift) + offset`` over ``n_parts`` contiguous parts of 1-D ``x``."""
+def key_histogram(x, code, shift, offset, n_bins, n_parts):
+    """Counts of ``(order_key >> shift) + offset`` over ``n_parts`` contiguous parts of 1-D ``x``.
+
+    ``x`` and ``code`` are as for :func:`row_minmax`.
+    """
     n = x.shape[0]
     per = (n + n_parts - 1) // n_parts
+    kind, magnitude, _ = code
+    sign_shift = x.itemsize * 8 - 1
     hist = np.zeros((n_parts, n_bins), np.int64)
     for p in prange(n_parts):
         hp = hist[p]
         for i in range(p * per, min(n, (p + 1) * per)):
-            k = np.int64(_order_key(x[i], kind, sign_bit, magnitude, shift_sign))
+            k = order_key(x[i], kind, magnitude, sign_shift)
             hp[np.uint64((k >> shift) + offset)] += 1
     return hist
 
 
 @kernel
-def collect_bin(x, kind, sign_bit, magnitude, shift_sign, shift, offset, n_parts, target,
-                starts, buf):
-    """Keys of the values in bin ``target``, written from ``starts[p]`` for part ``p``."""
+def collect_bin(x, code, shift, offset, target, starts, keys):
+    """Order keys of the values in bin ``target``, written from ``starts[p]`` for part ``p``.
+
+    The parts are those of :func:`key_histogram` (``len(starts)`` of them).
+    """
     n = x.shape[0]
+    n_parts = starts.shape[0]
     per = (n + n_parts - 1) // n_parts
+    kind, magnitude, _ = code
+    sign_shift = x.itemsize * 8 - 1
     for p in prange(n_parts):
         w = starts[p]
         for i in range(p * per, min(n, (p + 1) * per)):
-            k = np.int64(_order_key(x[i], kind, sign_bit, magnitude, shift_sign))
+            k = order_key(x[i], kind, magnitude, sign_shift)
             if (k >> shift) + offset == target:
-                buf[w] = k
+                keys[w] = k
                 w += 1
 
 
 @helper
-def _mr_chunk(task, n_chunks, chunk, x, as_float32, p5, p95, out, half_out):
-    b, start, stop = _task_span(task, n_chunks, chunk, x.shape[1])
-    xb = x[b, start:stop]
-    ob = out[b, start:stop]
+def _mr_task(task, n_chunks, x, bounds, out, chunk):
+    b, start, stop = task_span(task, n_chunks, chunk, x.shape[1])
+    xb = x[b]
+    ob = out[b]
+    p5 = bounds[0]
+    p95 = bounds[1]
+    as_float32 = bounds[2] != 0.0
     # Halves keep differences of values near the float64 maximum finite; scaling
     # by a power of two changes no rounding.
     half_p5 = 0.5 * p5
     span = 0.5 * p95 - half_p5
-    for i in range(xb.shape[0]):
+    for i in range(start, stop):
         v = float(np.float32(xb[i])) if as_float32 else float(xb[i])
         if span > 0.0:
             y = min(max((0.5 * v - half_p5) / span, 0.0), 1.0)
@@ -643,15 +659,15 @@ def _mr_chunk(task, n_chunks, chunk, x, as_float32, p5, p95, out, half_out):
             y = 1.0
         else:
             y = 0.5
-        if half_out:
-            ob[i] = half_bits(y)
-        else:
-            ob[i] = y
+        store(ob, i, y)
 
 
 @kernel
-def mr_affine(x, as_float32, p5, p95, out, half_out, chunk):
-    """``clip((cast(x) - p5) / (p95 - p5), 0, 1)`` in float64; 0.5 where that is 0/0."""
-    xc = (x.shape[1] + chunk - 1) // chunk
-    for task in prange(x.shape[0] * xc):
-        _mr_chunk(task, xc, chunk, x, as_float32, p5, p95, out, half_out)
+def mr_affine(x, bounds, out, chunk):
+    """``clip((cast(x) - p5) / (p95 - p5), 0, 1)`` in float64; 0.5 where that is 0/0.
+
+    ``bounds`` holds p5, p95 and a flag: non-zero casts ``x`` to float32 first.
+    """
+    n_chunks = (x.shape[1] + chunk - 1) // chunk
+    for t in prange(x.shape[0] * n_chunks):
+        _mr_task(np.int64(t), n_chunks, x, bounds, out, chunk)

@@ -1,4 +1,4 @@
-"""Argument checks shared by the facade and the batch engine.
+"""Argument checks shared by every entry point (facade, batch engine, integrations).
 
 Every check raises before any work, with a message that names the argument
 and the offending value.
@@ -6,17 +6,45 @@ and the offending value.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
+import operator
 
 import numpy as np
 
 FLOAT_OUTPUTS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 
+#: The smallest frequency whose amplitude range ``[-1/f, 1/f)`` is finite.
+SMALLEST_FREQUENCY = 2.0 / float(np.finfo(np.float64).max)
+
 
 def _short(value):
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+# ---------------------------------------------------------------- defaults
+
+
+class DefaultInt(int):
+    """An int default that can be told apart from the same value passed explicitly."""
+
+    __slots__ = ()
+
+
+class DefaultFloat(float):
+    """A float default that can be told apart from the same value passed explicitly."""
+
+    __slots__ = ()
+
+
+def given(value):
+    """Whether ``value`` was passed by the caller (not None and not a marked default)."""
+    return value is not None and not isinstance(value, (DefaultInt, DefaultFloat))
+
+
+# ---------------------------------------------------------------- scalars
 
 
 def real_scalar(value, name):
@@ -28,8 +56,8 @@ def real_scalar(value, name):
     return value
 
 
-def n_sinusoids(value, name="n_sinusoids"):
-    """A positive integer."""
+def positive_int(value, name):
+    """An integer >= 1."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {_short(value)}")
     if value < 1:
@@ -38,17 +66,20 @@ def n_sinusoids(value, name="n_sinusoids"):
 
 
 def frequencies(low, high, low_name="min_frequency", high_name="max_frequency"):
-    """Two finite frequencies with ``0 < low < high``."""
+    """Two finite frequencies with ``0 < low < high`` and a finite amplitude range."""
     low = float(real_scalar(low, low_name))
     high = float(real_scalar(high, high_name))
     if low <= 0:
         raise ValueError(f"{low_name} must be > 0, got {low!r}")
+    if low < SMALLEST_FREQUENCY:
+        raise ValueError(f"{low_name} must be >= {SMALLEST_FREQUENCY:.3g} (amplitudes are drawn "
+                         f"from [-1/f, 1/f)), got {low!r}")
     if high <= low:
         raise ValueError(f"{high_name} must be greater than {low_name}, got {high!r} <= {low!r}")
     return low, high
 
 
-def min_max_val(value, name="min_max_val"):
+def value_range(value, name="min_max_val"):
     """``None`` or ``(lo, hi)`` with finite ``lo <= hi``; integral values come back as ints."""
     if value is None:
         return None
@@ -75,10 +106,50 @@ def output_dtype(value, name="dtype"):
     return dtype
 
 
+def flag(value, name):
+    """A bool (numpy bools too)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {_short(value)}")
+    return bool(value)
+
+
+# ---------------------------------------------------------------- curve options
+
+
+@dataclasses.dataclass(frozen=True)
+class CurveOptions:
+    """The curve options every transform takes, checked (see :func:`curve_options`)."""
+
+    n_sinusoids: int
+    min_frequency: float
+    max_frequency: float
+    min_max_val: tuple | None
+    dtype: np.dtype
+
+    def as_kwargs(self):
+        """The options as ``transform_batch`` keyword arguments."""
+        return {"n_sinusoids": self.n_sinusoids, "min_frequency": self.min_frequency,
+                "max_frequency": self.max_frequency, "min_max_val": self.min_max_val,
+                "dtype": self.dtype}
+
+
+def curve_options(n_sinusoids, min_frequency, max_frequency, min_max_val, dtype,
+                  max_name="max_frequency"):
+    """Check the curve options; ``max_name`` is the caller's spelling of the maximum."""
+    low, high = frequencies(min_frequency, max_frequency, high_name=max_name)
+    return CurveOptions(n_sinusoids=positive_int(n_sinusoids, "n_sinusoids"),
+                        min_frequency=low, max_frequency=high,
+                        min_max_val=value_range(min_max_val), dtype=output_dtype(dtype))
+
+
+# ---------------------------------------------------------------- arrays
+
+
 def input_array(value, name="x"):
     """A non-empty array of at least one dimension with an integer, bool or float dtype."""
     array = np.asanyarray(value)
-    if array.dtype.kind not in "biuf" or (array.dtype.kind == "f" and array.dtype.itemsize not in (2, 4, 8)):
+    kind = array.dtype.kind
+    if kind not in "biuf" or (kind == "f" and array.dtype.itemsize not in (2, 4, 8)):
         raise TypeError(
             f"{name} must hold integers or float16/32/64 values, got dtype {array.dtype}"
         )
@@ -108,13 +179,52 @@ def out_array(out, shape, dtype, source, name="out"):
     return out
 
 
+# ---------------------------------------------------------------- randomness
+
+
 def rng(value, name="rng"):
     """A ``numpy.random.Generator`` from None, an int, a SeedSequence or a Generator."""
+    if isinstance(value, np.random.Generator):
+        return value
     if isinstance(value, (bool, np.bool_, float)):
-        raise TypeError(f"{name} must be None, an int or a numpy.random.Generator, got {_short(value)}")
+        raise TypeError(f"{name} must be None, an int, a SeedSequence or a "
+                        f"numpy.random.Generator, got {_short(value)}")
     try:
         return np.random.default_rng(value)
     except (TypeError, ValueError) as exc:
-        raise type(exc)(
-            f"{name} must be None, an int or a numpy.random.Generator, got {_short(value)}"
-        ) from exc
+        raise type(exc)(f"{name} must be None, an int, a SeedSequence or a "
+                        f"numpy.random.Generator, got {_short(value)}") from exc
+
+
+def root_seed(value, name="rng"):
+    """The ``SeedSequence`` that per-sample keys extend, from an int or a SeedSequence."""
+    if isinstance(value, np.random.SeedSequence):
+        return value
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        why = ("a Generator has no reproducible root" if isinstance(value, np.random.Generator)
+               else f"got {_short(value)}")
+        raise TypeError(f"keys need {name} to be an int or a numpy.random.SeedSequence: {why}")
+    if value < 0:
+        raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+    return np.random.SeedSequence(int(value))
+
+
+def keys(value, n_elements, name="keys"):
+    """``n_elements`` non-negative Python ints from a 1-D sequence."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+        raise TypeError(f"{name} must be a 1-D sequence of non-negative integers, "
+                        f"got {_short(value)}")
+    shape = np.shape(value)
+    if len(shape) != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {shape}")
+    if shape[0] != n_elements:
+        raise ValueError(f"{name} must hold one key per batch element ({n_elements}), "
+                         f"got {shape[0]}")
+    result = []
+    for key in value:
+        if isinstance(key, (bool, np.bool_)) or not isinstance(key, numbers.Integral):
+            raise TypeError(f"{name} must hold integers, got {_short(key)}")
+        if key < 0:
+            raise ValueError(f"{name} must hold non-negative integers, got {_short(key)}")
+        result.append(operator.index(key))
+    return result

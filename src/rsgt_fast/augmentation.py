@@ -3,48 +3,90 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _validate
-from ._jit import _VARIANT, engine
-from ._kernels import exact_grid
-from .batch import apply, element_ranges, rows
-from .curves import grid_values, legacy_parameters
+from ._jit import engine
+from ._kernels import curve_samples, rounded_table
+from ._layout import AMPLITUDE, FREQUENCY, RESTART, SAMPLE_ERROR
+from .curves import legacy_parameters, rsgt_samples
+from .plan import CHUNK, apply, clip_bounds, index_table, lookup_table, rows
+from .scan import element_ranges
 
 __all__ = ["random_smooth_grayvalue_transform"]
 
 #: Integer ranges up to this many values are sampled exactly as rsgt 1.1.0 does.
 EXACT_MAX = 1 << 22
+#: 8/16-bit images at least this many times larger than their dtype's value
+#: count are mapped through a full table (no clamping); both give the same values.
+FULL_TABLE_MIN = 16
 
 _INT64 = np.iinfo(np.int64)
 
-
-_GRID_CHUNK = 1 << 9
-_compiled_grid_agrees = {}
+_pointwise_sin = []
 
 
-def _rsgt_grid(params, n_points):
-    """rsgt's table of raw curve values, bit for bit.
+def _numpy_sin_is_pointwise():
+    """Whether numpy's float64 ``sin`` gives each element the same value in any array.
 
-    The compiled grid (parallel, and faster than numpy's ``sin``) is used once a
-    probe has shown that, in this process and variant, it reproduces numpy's
-    values exactly; otherwise numpy computes it as rsgt does.
+    Evaluating rsgt's table at a few grid points instead of all relies on
+    it; checked once per process on a probe (a SIMD path that treated an
+    array's tail differently would show up here).
     """
-    variant = _VARIANT.get() or "parallel"
-    if variant not in _compiled_grid_agrees:
-        probe = np.random.default_rng(12345)
-        f = probe.uniform(0.05, 4.0, (1, 6))
-        a = probe.uniform(-20.0, 20.0, (1, 6))
-        o = probe.uniform(0, 2 * np.pi, (1, 6))
-        expected = grid_values(f[0], a[0], o[0], 3 * _GRID_CHUNK + 7)
-        actual = exact_grid(f, a, o, expected.size, _GRID_CHUNK)
-        _compiled_grid_agrees[variant] = bool(np.array_equal(expected, actual))
-    if _compiled_grid_agrees[variant]:
-        return exact_grid(*params, n_points, _GRID_CHUNK)
-    return grid_values(params[0][0], params[1][0], params[2][0], n_points)
+    if not _pointwise_sin:
+        rng = np.random.default_rng(20240611)
+        t = rng.uniform(-40.0, 40.0, 1031)
+        full = np.sin(t)
+        picks = [rng.choice(t.size, size, replace=False) for size in (1, 2, 3, 7, 17, 100)]
+        _pointwise_sin.append(all(np.array_equal(np.sin(t[p]), full[p]) for p in picks))
+    return _pointwise_sin[0]
 
 
-def random_smooth_grayvalue_transform(image, n_sinusoids=4, min_frequency=0.2,
-                                      max_freqency=1.6, dtype="float32", min_max_val=None):
+def _cast_exact(y, ymin, ymax, lut_dtype):
+    """rsgt's ``((y - ymin) / (ymax - ymin)).astype(dtype)`` (0.5 for a flat curve)."""
+    q = np.full(y.shape, 0.5) if not ymax > ymin else (y - ymin) / (ymax - ymin)
+    if lut_dtype == np.uint16:
+        return q.astype(np.float16).view(np.uint16)
+    return q.astype(lut_dtype)
+
+
+def rsgt_table(curve, n_points, lut_dtype):
+    """rsgt's lookup table for curve 0 over ``n_points`` integers, bit for bit.
+
+    rsgt samples the curve with numpy at ``linspace(0, 2*pi, n_points)``,
+    scales it by the samples' extrema and casts it to the output dtype
+    (``lut_dtype``: ``uint16`` stands for float16 bit patterns).  Here a
+    compiled rotation samples the curve within a known error instead, and
+    numpy's exact arithmetic is redone only where that error could matter:
+    at the samples that may hold an extremum, and at the entries whose error
+    interval straddles a rounding boundary of the output dtype (a few per
+    thousand).  float64 output needs every exact sample, as rsgt computes it.
+    """
+    if n_points == 1 or lut_dtype == np.float64 or not _numpy_sin_is_pointwise():
+        y = rsgt_samples(curve, n_points)
+        return _cast_exact(y, y.min(), y.max(), lut_dtype)
+    approx = curve_samples(curve, n_points, RESTART * 16)
+    error = SAMPLE_ERROR * float(np.sum(np.abs(curve[0, AMPLITUDE]) * (2.0 + curve[0, FREQUENCY])))
+    # Any sample further than 2 * error from the approximate extremum cannot be it.
+    near_min = np.flatnonzero(approx <= approx.min() + 2 * error)
+    near_max = np.flatnonzero(approx >= approx.max() - 2 * error)
+    ymin = rsgt_samples(curve, n_points, near_min).min()
+    ymax = rsgt_samples(curve, n_points, near_max).max()
+    if not ymax > ymin:
+        return _cast_exact(approx, ymin, ymax, lut_dtype)
+    # The scaled value is off by error / span plus a few roundings.
+    delta = error / (ymax - ymin) * (1 + 2.0**-20) + 2.0**-50
+    table = np.empty(n_points, lut_dtype)
+    unsafe = np.flatnonzero(rounded_table(approx, np.array([ymin, ymax]), delta, table, CHUNK))
+    if unsafe.size:
+        table[unsafe] = _cast_exact(rsgt_samples(curve, n_points, unsafe), ymin, ymax, lut_dtype)
+    return table
+
+
+def random_smooth_grayvalue_transform(
+        image: npt.ArrayLike, n_sinusoids: int = 4, min_frequency: float = 0.2,
+        max_freqency: float = 1.6, dtype: npt.DTypeLike = "float32",
+        min_max_val: tuple[float, float] | None = None) -> np.ndarray:
     """Apply one random smooth gray value transformation to an image.
 
     Same signature, random numbers and results as rsgt 1.1.0's function of the
@@ -94,32 +136,52 @@ def random_smooth_grayvalue_transform(image, n_sinusoids=4, min_frequency=0.2,
     >>> out.dtype, bool(0 <= out.min() and out.max() <= 1)
     (dtype('float32'), True)
     """
-    n_sinusoids = _validate.n_sinusoids(n_sinusoids)
-    min_frequency, max_freqency = _validate.frequencies(
-        min_frequency, max_freqency, "min_frequency", "max_freqency"
-    )
-    bounds = _validate.min_max_val(min_max_val)
-    out_dtype = _validate.output_dtype(dtype)
+    opts = _validate.curve_options(n_sinusoids, min_frequency, max_freqency, min_max_val, dtype,
+                                   max_name="max_freqency")
     array = _validate.input_array(np.atleast_1d(np.asanyarray(image)), "image")
     shape = np.shape(image)
 
     x2, kind = rows(array.reshape(1, -1))
     with engine(x2.size):
-        if kind != "int":
-            # rsgt's contract: float values are truncated toward zero.
+        if kind == "int":
+            lo, hi = element_ranges(x2, kind, opts.min_max_val, "image")[0]
+        else:
+            # rsgt's contract: float values are truncated toward zero (which
+            # keeps their order, so the truncated range comes from this scan).
             low, high = element_ranges(x2, kind, None, "image")[0]
             if low < _INT64.min or high >= 2.0**63:
                 raise ValueError(
                     f"image values must lie within the int64 range, got [{low:g}, {high:g}]"
                 )
-            x2 = x2.view(np.float16) if kind == "half" else x2
-            x2, kind = x2.astype(np.int64), "int"
-        lo, hi = element_ranges(x2, kind, bounds, "image")[0]
-        params = legacy_parameters(n_sinusoids, min_frequency, max_freqency)
-        grid = None
+            x2 = (x2.view(np.float16) if kind == "half" else x2).astype(np.int64)
+            lo, hi = opts.min_max_val or (int(low), int(high))
+        curve = legacy_parameters(opts.n_sinusoids, opts.min_frequency, opts.max_frequency)
         if isinstance(lo, int) and isinstance(hi, int) and hi - lo < EXACT_MAX:
-            y = _rsgt_grid(params, hi - lo + 1)
-            grid = (y[None, :], np.array([[y.min(), y.max()]]))
-        result, _ = apply(x2, kind, params, [(lo, hi)], shape, out_dtype,
-                          grid=grid, grid_max=EXACT_MAX)
+            result = np.empty(shape, opts.dtype)
+            _gather(x2, lo, hi, rsgt_table(curve, hi - lo + 1, _lut_dtype(opts.dtype)),
+                    result.reshape(1, -1))
+        else:
+            result, _ = apply(x2, "int", curve, [(lo, hi)], shape, opts.dtype)
     return result
+
+
+def _lut_dtype(out_dtype):
+    return np.dtype(np.uint16) if out_dtype == np.float16 else out_dtype
+
+
+def _gather(x2, lo, hi, table, out2):
+    """``out2 = table[clip(x2, lo, hi) - lo]`` for one row."""
+    if out2.dtype == np.float16:
+        out2 = out2.view(np.uint16)
+    width = 1 << (8 * x2.dtype.itemsize)
+    if x2.dtype.itemsize <= 2 and x2.size >= FULL_TABLE_MIN * width:
+        # An entry per value the dtype holds: table index of value v is v - dmin.
+        dmin = int(np.iinfo(x2.dtype).min)
+        far = len(table) + width  # beyond this the range starts before or after every entry
+        first = min(max(lo - dmin, -far), far)
+        full = table[np.clip(np.arange(width) - first, 0, len(table) - 1)]
+        lookup_table(x2, full[None], out2)
+        return
+    clip = clip_bounds(x2.dtype, [(lo, hi)])
+    base = min(max(int(clip[0, 0]) - lo, 0), len(table) - 1)
+    index_table(x2, clip, [base], table[None], out2)

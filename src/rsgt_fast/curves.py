@@ -1,4 +1,4 @@
-"""The curve model: parameter sampling, exact evaluation and plotting data.
+"""The curve model: parameter sampling, the :class:`Curves` record, exact evaluation.
 
 A transfer function is a sum of sinusoids ``y(t) = sum_k a_k sin(f_k (t + o_k))``
 on ``t`` in [0, 2*pi], where ``t = 0`` stands for the low end of the input
@@ -8,86 +8,143 @@ that interval so that it spans [0, 1].
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+import numbers
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["Curves", "sample_parameters", "legacy_parameters", "grid_values"]
+from ._layout import AMPLITUDE, FREQUENCY, PHASE
+
+__all__ = ["Curves", "sample_parameters", "keyed_parameters", "legacy_parameters"]
 
 TWO_PI = 2.0 * np.pi
 
 
+# ---------------------------------------------------------------- sampling
+
+
+def _from_uniforms(u, n_elements, n_sinusoids, min_frequency, max_frequency):
+    """Curve parameters ``(n, 3, K)`` from ``3 * n * K`` uniforms on [0, 1).
+
+    The first third gives the frequencies, the second the amplitudes, the
+    last the offsets, each in C order, with the arithmetic of
+    ``Generator.uniform(low, high)`` (``low + (high - low) * u``), so the values
+    equal three ``uniform`` calls on the same stream.
+    """
+    u = u.reshape(3, n_elements, n_sinusoids)
+    curve = np.empty((n_elements, 3, n_sinusoids))
+    f = min_frequency + (max_frequency - min_frequency) * u[0]
+    low = -1.0 / f
+    curve[:, FREQUENCY] = f
+    curve[:, AMPLITUDE] = low + (1.0 / f - low) * u[1]
+    curve[:, PHASE] = TWO_PI * u[2]
+    return curve
+
+
 def sample_parameters(rng, n_elements, n_sinusoids, min_frequency, max_frequency):
-    """Draw independent curve parameters for ``n_elements`` curves.
+    """Independent curve parameters for ``n_elements`` curves, drawn from ``rng``.
 
     Frequencies are uniform on [min_frequency, max_frequency), each amplitude
     uniform on [-1/f, 1/f) for its frequency f, offsets uniform on [0, 2*pi):
-    the distribution of rsgt 1.1.0.
+    the distribution of rsgt 1.1.0.  One ``rng.random`` call draws them all.
 
     Returns
     -------
-    frequencies, amplitudes, offsets : ndarray
-        float64 arrays of shape ``(n_elements, n_sinusoids)``.
+    ndarray
+        float64 ``(n_elements, 3, n_sinusoids)``, packed as described in
+        :mod:`rsgt_fast._layout`.
     """
-    shape = (n_elements, n_sinusoids)
-    frequencies = rng.uniform(min_frequency, max_frequency, size=shape)
-    amplitudes = rng.uniform(-1.0 / frequencies, 1.0 / frequencies)
-    offsets = rng.uniform(0.0, TWO_PI, size=shape)
-    return frequencies, amplitudes, offsets
+    u = rng.random(3 * n_elements * n_sinusoids)
+    return _from_uniforms(u, n_elements, n_sinusoids, min_frequency, max_frequency)
+
+
+def key_stream(root, key):
+    """The generator of sample ``key`` under ``root``: numpy's own spawn scheme.
+
+    ``SeedSequence(root.entropy, spawn_key=root.spawn_key + (key,))`` is what
+    ``root.spawn`` hands to its child number ``key``, so ``keys=range(B)``
+    gives the curves of ``root.spawn(B)``.
+    """
+    child = np.random.SeedSequence(root.entropy, spawn_key=tuple(root.spawn_key) + (key,),
+                                   pool_size=root.pool_size)
+    return np.random.Generator(np.random.PCG64(child))
+
+
+def keyed_parameters(root, keys, n_sinusoids, min_frequency, max_frequency):
+    """Curve parameters for samples named by ``keys``, each from its own stream.
+
+    Sample ``keys[i]`` gets the curve that a batch of one drawn from
+    :func:`key_stream` ``(root, keys[i])`` gets: it depends on the root and the
+    key only, not on the position, the batch or the process.
+    """
+    curve = np.empty((len(keys), 3, n_sinusoids))
+    for i, key in enumerate(keys):
+        curve[i] = sample_parameters(key_stream(root, key), 1, n_sinusoids, min_frequency,
+                                     max_frequency)[0]
+    return curve
 
 
 def legacy_parameters(n_sinusoids, min_frequency, max_frequency):
-    """Draw one curve's parameters from the global ``np.random`` state.
+    """One curve's parameters from the global ``np.random`` state, as rsgt 1.1.0 draws them.
 
-    The draws, their order and their arithmetic are those of rsgt 1.1.0, so
-    the same global state yields the same curve and leaves the state where
-    rsgt would leave it.
+    rsgt calls ``np.random.uniform`` for each sinusoid's frequency, amplitude
+    and offset in turn; one ``np.random.random_sample`` call yields the same
+    numbers (``uniform(low, high)`` is ``low + (high - low) * random_sample()``)
+    and leaves the state where rsgt leaves it.
 
     Returns
     -------
-    frequencies, amplitudes, offsets : ndarray
-        float64 arrays of shape ``(1, n_sinusoids)``.
+    ndarray
+        float64 ``(1, 3, n_sinusoids)``.
     """
-    params = np.empty((3, 1, n_sinusoids))
-    for k in range(n_sinusoids):
-        frequency = np.random.uniform(min_frequency, max_frequency)
-        params[0, 0, k] = frequency
-        params[1, 0, k] = np.random.uniform(-1 / frequency, 1 / frequency)
-        params[2, 0, k] = np.random.uniform(0, 2 * np.pi)
-    return params[0], params[1], params[2]
+    u = np.random.random_sample(3 * n_sinusoids).reshape(n_sinusoids, 3)
+    curve = np.empty((1, 3, n_sinusoids))
+    f = min_frequency + (max_frequency - min_frequency) * u[:, 0]
+    low = -1.0 / f
+    curve[0, FREQUENCY] = f
+    curve[0, AMPLITUDE] = low + (1.0 / f - low) * u[:, 1]
+    curve[0, PHASE] = (2 * np.pi - 0.0) * u[:, 2]
+    return curve
 
 
-def grid_values(frequencies, amplitudes, offsets, n_points):
-    """Raw values of one curve on ``numpy.linspace(0, 2*pi, n_points)``.
+# ---------------------------------------------------------------- grids
 
-    Computed with numpy in exactly the operations and order of rsgt 1.1.0, so
-    the values agree with it bit for bit.  ``frequencies`` etc. are 1-D.
+
+def rsgt_samples(curve, n_points, indices=None):
+    """Raw values of curve 0 on ``numpy.linspace(0, 2*pi, n_points)``, as rsgt computes them.
+
+    The same numpy operations in the same order as rsgt 1.1.0, so the values
+    agree with it bit for bit.  ``indices`` selects grid points (all by default).
     """
-    t = np.linspace(0, 2 * np.pi, n_points)
-    # Every sinusoid in one call (the same elementwise operations), then
-    # summed in rsgt's order.
-    terms = amplitudes[:, None] * np.sin(frequencies[:, None] * (t + offsets[:, None]))
+    if indices is None:
+        t = np.linspace(0, 2 * np.pi, n_points)
+    else:
+        # linspace's own arithmetic: index times step, the last point exactly 2*pi.
+        t = np.asarray(indices, dtype=np.float64) * (2 * np.pi / (n_points - 1))
+        t[np.asarray(indices) == n_points - 1] = 2 * np.pi
     y = np.zeros_like(t)
-    for term in terms:
-        y += term
+    for f, a, o in zip(curve[0, FREQUENCY], curve[0, AMPLITUDE], curve[0, PHASE]):
+        y += a * np.sin(f * (t + o))
     return y
 
 
-def dense_grid_points(frequencies, amplitudes, offsets, tolerance, smallest=1025, largest=65537):
+def dense_grid_points(curve, tolerance, smallest=1025, largest=65537):
     """Grid points per curve for linear interpolation within ``tolerance``.
 
     Interpolating a curve between grid points ``h`` apart errs by at most
     ``h**2 / 8 * max|y''|``, and ``max|y''| <= sum(|a| f**2)``; relative to the
     curve's range ``R`` (bounded from below by a coarse sampling) that gives
     the spacing needed.  Returns ``2**k + 1`` points, between ``smallest`` and
-    ``largest``.
+    ``largest``, one per curve of ``curve`` (packed, ``(B, 3, K)``).
     """
+    f = curve[:, FREQUENCY, :, None]
+    a = curve[:, AMPLITUDE, :, None]
+    o = curve[:, PHASE, :, None]
     t = np.linspace(0.0, TWO_PI, 257)
-    y = np.zeros((frequencies.shape[0], t.size))
-    for k in range(frequencies.shape[1]):
-        y += amplitudes[:, k, None] * np.sin(frequencies[:, k, None] * (t + offsets[:, k, None]))
+    y = (a * np.sin(f * (t + o))).sum(axis=1)
     span = np.maximum(y.max(axis=1) - y.min(axis=1), 1e-300)
-    bend = (np.abs(amplitudes) * frequencies**2).sum(axis=1)
+    bend = (np.abs(a) * f**2).sum(axis=(1, 2))
     needed = TWO_PI * np.sqrt(bend / (8.0 * span * tolerance))
     steps = 2.0 ** np.ceil(np.log2(np.maximum(needed, 1.0)))
     return np.clip(steps + 1, smallest, largest).astype(np.int64)
@@ -107,6 +164,9 @@ def position_unit(lo, hi):
     return np.where(half_span < 1e-30, np.ldexp(1.0, np.minimum(1000, -exponent)), 0.5)
 
 
+# ---------------------------------------------------------------- the record
+
+
 def _normalize(y, ymin, ymax):
     span = ymax - ymin
     if not span > 0:
@@ -114,41 +174,119 @@ def _normalize(y, ymin, ymax):
     return np.clip((y - ymin) / span, 0.0, 1.0)
 
 
-@dataclass(frozen=True, eq=False)
+def _exact_number(value, where):
+    """A Python int or float from a JSON-style or numpy number (bools refused)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{where} must hold numbers, got {value!r}")
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{where} must be finite, got {value!r}")
+    return value
+
+
+def _frozen(array):
+    array = np.array(array, dtype=np.float64)  # a copy the caller cannot reach
+    array.flags.writeable = False
+    return array
+
+
 class Curves:
-    """The transfer functions of one batch, one curve per element.
+    """The transfer functions of a batch, one curve per element, replayable anywhere.
+
+    A ``Curves`` holds everything that defines a transformation: each
+    element's sinusoids and the input range mapped onto them.  Passing it back
+    (``transform_batch(x, curves=curves)``) redoes the transformation without
+    drawing a random number or scanning a range, on the whole batch or on any
+    block of it (``curves[i:j]`` for ``x[i:j, ...]``).
+
+    Parameters
+    ----------
+    frequencies, amplitudes, offsets : array_like
+        ``(B, n_sinusoids)``: element ``b``'s curve is
+        ``sum_k amplitudes[b, k] * sin(frequencies[b, k] * (t + offsets[b, k]))``.
+    ranges : sequence of (lo, hi)
+        The input value mapped to ``t = 0`` and the one mapped to ``t = 2*pi``
+        for each element; values outside are clipped.  Integers are kept
+        exactly: an integer range on integer data is sampled at every integer,
+        as rsgt does.
+    extrema : array_like, optional
+        ``(B, 2)``: the raw curve minimum and maximum that scale each curve to
+        [0, 1], as found when the curves were applied (``None`` before).
 
     Attributes
     ----------
     frequencies, amplitudes, offsets : ndarray
-        float64, shape ``(B, n_sinusoids)``.
+        float64, read-only, shape ``(B, n_sinusoids)``.
     ranges : ndarray
-        float64, shape ``(B, 2)``: the input value mapped to ``t = 0`` and the
-        one mapped to ``t = 2*pi`` for each element.  Values outside are clipped.
-    extrema : ndarray
-        float64, shape ``(B, 2)``: the raw curve minimum and maximum used to
-        scale each curve to [0, 1].  For integer input whose range holds at most
-        65536 values they are taken over the integer grid (as rsgt does), else
-        over the continuous interval.
+        float64 ``(B, 2)`` copy of the ranges (:attr:`bounds` keeps them exact).
+    bounds : tuple of (lo, hi)
+        The ranges as given, integers exact.
+    extrema : ndarray or None
+        float64 ``(B, 2)``.  For integer data whose range holds at most 65536
+        values they are taken over the integers of the range (as rsgt does),
+        otherwise over the continuous interval.
 
     Examples
     --------
+    >>> import json
     >>> import numpy as np, rsgt_fast
     >>> x = np.random.default_rng(0).integers(-1024, 3072, size=(2, 16, 16))
     >>> out, curves = rsgt_fast.transform_batch(x, rng=1, return_curves=True)
     >>> np.allclose(curves.evaluate(x), out, atol=1e-6)
+    True
+    >>> np.array_equal(rsgt_fast.transform_batch(x[1:, :8], curves=curves[1:]), out[1:, :8])
+    True
+    >>> rsgt_fast.Curves.from_dict(json.loads(json.dumps(curves.to_dict()))) == curves
     True
     >>> values, outputs = curves.sample(256)   # what to plot
     >>> outputs.shape
     (2, 256)
     """
 
-    frequencies: np.ndarray
-    amplitudes: np.ndarray
-    offsets: np.ndarray
-    ranges: np.ndarray
-    extrema: np.ndarray
-    _bounds: tuple = field(repr=False, default=())
+    __slots__ = ("frequencies", "amplitudes", "offsets", "bounds", "extrema")
+
+    def __init__(self, frequencies, amplitudes, offsets, ranges, extrema=None):
+        params = [_frozen(p) for p in (frequencies, amplitudes, offsets)]
+        names = ("frequencies", "amplitudes", "offsets")
+        for name, p in zip(names, params):
+            if p.ndim != 2 or p.shape != params[0].shape or p.shape[1] < 1:
+                raise ValueError(f"{name} must have shape (B, n_sinusoids) like frequencies, "
+                                 f"got {p.shape}")
+            if not np.isfinite(p).all():
+                raise ValueError(f"{name} must be finite")
+        if not (params[0] > 0).all():
+            raise ValueError("frequencies must be > 0")
+        n = params[0].shape[0]
+        if isinstance(ranges, np.ndarray):
+            ranges = ranges.tolist()
+        if not isinstance(ranges, Sequence) or len(ranges) != n:
+            raise ValueError(f"ranges must hold one (lo, hi) pair per curve ({n}), got {ranges!r}")
+        bounds = []
+        for pair in ranges:
+            if not isinstance(pair, Sequence) or len(pair) != 2:
+                raise ValueError(f"ranges must hold (lo, hi) pairs, got {pair!r}")
+            lo, hi = (_exact_number(v, "ranges") for v in pair)
+            if not lo <= hi:
+                raise ValueError(f"ranges must have lo <= hi, got {pair!r}")
+            bounds.append((lo, hi))
+        if extrema is not None:
+            extrema = _frozen(extrema)
+            if extrema.shape != (n, 2) or not np.isfinite(extrema).all():
+                raise ValueError(f"extrema must be None or finite of shape ({n}, 2), "
+                                 f"got {extrema.shape}")
+            if not (extrema[:, 0] <= extrema[:, 1]).all():
+                raise ValueError("extrema must have minimum <= maximum")
+        for name, value in zip(names, params):
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "bounds", tuple(bounds))
+        object.__setattr__(self, "extrema", extrema)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("Curves are immutable")
+
+    # ---------------------------------------------------------------- container
 
     def __len__(self):
         return self.frequencies.shape[0]
@@ -157,6 +295,127 @@ class Curves:
     def n_sinusoids(self):
         """Number of sinusoids per curve."""
         return self.frequencies.shape[1]
+
+    @property
+    def ranges(self):
+        """float64 ``(B, 2)``: each element's (lo, hi)."""
+        return np.array(self.bounds, dtype=np.float64).reshape(len(self), 2)
+
+    def packed(self):
+        """The parameters as one float64 ``(B, 3, n_sinusoids)`` array (see ``_layout``)."""
+        curve = np.empty((len(self), 3, self.n_sinusoids))
+        curve[:, FREQUENCY] = self.frequencies
+        curve[:, AMPLITUDE] = self.amplitudes
+        curve[:, PHASE] = self.offsets
+        return curve
+
+    @classmethod
+    def from_packed(cls, curve, ranges, extrema=None):
+        """Curves from packed parameters ``(B, 3, K)``, ranges and optional extrema."""
+        return cls(curve[:, FREQUENCY], curve[:, AMPLITUDE], curve[:, PHASE], ranges, extrema)
+
+    def __getitem__(self, index):
+        """The curves of some elements: an int, a slice or a sequence of ints (or bools)."""
+        if isinstance(index, (bool, np.bool_)):
+            raise TypeError("Curves indices must be ints, slices or sequences of ints")
+        if isinstance(index, numbers.Integral):
+            n = len(self)
+            if not -n <= index < n:
+                raise IndexError(f"index {index} is out of range for {n} curves")
+            index = [int(index) % n]
+        elif not isinstance(index, slice):
+            index = np.asarray(index)
+            if index.dtype == np.bool_:
+                if index.shape != (len(self),):
+                    raise IndexError(f"a boolean index must have length {len(self)}")
+                index = np.flatnonzero(index)
+            elif index.ndim != 1 or (index.size and index.dtype.kind not in "iu"):
+                raise TypeError("Curves indices must be ints, slices or sequences of ints")
+        rows = np.arange(len(self))[index]
+        return Curves(self.frequencies[rows], self.amplitudes[rows], self.offsets[rows],
+                      [self.bounds[r] for r in rows.tolist()],
+                      None if self.extrema is None else self.extrema[rows])
+
+    @classmethod
+    def concatenate(cls, curves):
+        """One ``Curves`` of the elements of several, in order (all with one ``n_sinusoids``)."""
+        curves = list(curves)
+        if not curves or not all(isinstance(c, Curves) for c in curves):
+            raise TypeError("concatenate needs a non-empty sequence of Curves")
+        counts = {c.n_sinusoids for c in curves}
+        if len(counts) > 1:
+            raise ValueError(
+                f"curves with different n_sinusoids cannot be joined: {sorted(counts)}")
+        extrema = None
+        if all(c.extrema is not None for c in curves):
+            extrema = np.concatenate([c.extrema for c in curves])
+        return cls(*(np.concatenate([getattr(c, name) for c in curves])
+                     for name in ("frequencies", "amplitudes", "offsets")),
+                   [pair for c in curves for pair in c.bounds], extrema)
+
+    def __eq__(self, other):
+        if not isinstance(other, Curves):
+            return NotImplemented
+        same_extrema = (self.extrema is None and other.extrema is None) or (
+            self.extrema is not None and other.extrema is not None
+            and np.array_equal(self.extrema, other.extrema))
+        return (same_extrema
+                and [(type(v), v) for pair in self.bounds for v in pair]
+                == [(type(v), v) for pair in other.bounds for v in pair]
+                and all(np.array_equal(getattr(self, name), getattr(other, name))
+                        for name in ("frequencies", "amplitudes", "offsets")))
+
+    __hash__ = None
+
+    def __reduce__(self):
+        return (Curves, (self.frequencies, self.amplitudes, self.offsets, self.bounds,
+                         self.extrema))
+
+    def __repr__(self):
+        return f"Curves({len(self)} curves of {self.n_sinusoids} sinusoids)"
+
+    # ---------------------------------------------------------------- serialisation
+
+    FIELDS = ("frequencies", "amplitudes", "offsets", "ranges", "extrema")
+
+    def to_dict(self):
+        """Plain lists and numbers (JSON-serialisable) that :meth:`from_dict` turns back exactly."""
+        return {
+            "frequencies": self.frequencies.tolist(),
+            "amplitudes": self.amplitudes.tolist(),
+            "offsets": self.offsets.tolist(),
+            "ranges": [list(pair) for pair in self.bounds],
+            "extrema": None if self.extrema is None else self.extrema.tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, data):
+        """The ``Curves`` :meth:`to_dict` described; a malformed field raises ``ValueError``."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"curves data must be a mapping, got {type(data).__name__}")
+        unknown = set(data) - set(cls.FIELDS)
+        missing = set(cls.FIELDS[:4]) - set(data)
+        if unknown or missing:
+            raise ValueError(f"curves data: missing fields {sorted(missing)}, "
+                             f"unknown fields {sorted(unknown)}")
+        tables = {}
+        for name in cls.FIELDS:
+            value = data.get(name)
+            if name == "extrema" and value is None:
+                tables[name] = None
+                continue
+            if not isinstance(value, Sequence) or isinstance(value, (str, bytes)) or not all(
+                    isinstance(row, Sequence) and not isinstance(row, (str, bytes))
+                    for row in value):
+                raise ValueError(f"curves field {name!r} must be a list of lists of numbers")
+            tables[name] = [[_exact_number(v, f"curves field {name!r}") for v in row]
+                            for row in value]
+        try:
+            return cls(**tables)
+        except ValueError as exc:
+            raise ValueError(f"curves data: {exc}") from None
+
+    # ---------------------------------------------------------------- evaluation
 
     def evaluate(self, values):
         """Each element's transfer function at the given input values.
@@ -174,6 +433,9 @@ class Curves:
             float64 of shape ``(B, ...)``, in [0, 1], computed exactly in
             float64 (no tables).
         """
+        if self.extrema is None:
+            raise ValueError("these curves have not been applied yet, so their extrema are "
+                             "unknown: use transform_batch(x, curves=..., return_curves=True)")
         v = np.asarray(values)
         if v.dtype.kind not in "biuf":
             raise TypeError(f"values must be real numbers, got dtype {v.dtype}")
@@ -196,7 +458,7 @@ class Curves:
         return result
 
     def _positions(self, b, v):
-        lo, hi = self._bounds[b] if self._bounds else tuple(self.ranges[b])
+        lo, hi = self.bounds[b]
         if not hi > lo:
             return np.zeros(v.shape)
         exact = isinstance(lo, int) and isinstance(hi, int) and v.dtype.kind in "iu"

@@ -49,19 +49,15 @@ class _Options:
     """The curve options shared by the transforms, checked once."""
 
     def _set_options(self, n_sinusoids, min_frequency, max_frequency, min_max_val, dtype):
-        self.n_sinusoids = _validate.n_sinusoids(n_sinusoids)
-        self.min_frequency, self.max_frequency = _validate.frequencies(min_frequency,
-                                                                       max_frequency)
-        self.min_max_val = _validate.min_max_val(min_max_val)
-        self.dtype = _validate.output_dtype(dtype)
+        self.options = _validate.curve_options(n_sinusoids, min_frequency, max_frequency,
+                                               min_max_val, dtype)
+        self.dtype = self.options.dtype
         self.curves = None
 
-    def _transform(self, rows, seed):
-        out, self.curves = transform_batch(
-            rows, n_sinusoids=self.n_sinusoids, min_frequency=self.min_frequency,
-            max_frequency=self.max_frequency, min_max_val=self.min_max_val, dtype=self.dtype,
-            rng=np.random.default_rng(seed), return_curves=True,
-        )
+    def _transform(self, rows, seed, keys=None):
+        rng = seed if keys is not None else np.random.default_rng(seed)
+        out, self.curves = transform_batch(rows, rng=rng, keys=keys, return_curves=True,
+                                           **self.options.as_kwargs())
         return out
 
 
@@ -197,6 +193,11 @@ class RandSmoothGrayValueBatch(_Options, _transforms.RandomizableTransform):
     n_sinusoids, min_frequency, max_frequency, min_max_val, channel_wise, dtype
         As for :class:`RandSmoothGrayValue`.
 
+    Calling it with ``keys`` (one non-negative integer per sample, e.g. the
+    dataset indices) gives sample ``i`` the curve of ``(seed, keys[i])``, the
+    seed drawn from ``self.R`` for the call: the curve then does not depend on
+    where the sample sits in the batch or which worker collated it.
+
     Examples
     --------
     >>> import torch
@@ -223,8 +224,11 @@ class RandSmoothGrayValueBatch(_Options, _transforms.RandomizableTransform):
         self._do_transform = bool(self._selected.any())
         self._seed = int(self.R.randint(SEED_LIMIT, dtype=np.int64))
 
-    def __call__(self, batch, randomize=True):
-        """Transform ``batch``; ``randomize=False`` reuses the last choice and curves."""
+    def __call__(self, batch, randomize=True, keys=None):
+        """Transform ``batch``; ``randomize=False`` reuses the last choice and curves.
+
+        ``keys``: optional per-sample keys (see the class notes).
+        """
         if randomize:
             self.randomize(batch)
         if self._selected is None:
@@ -233,15 +237,28 @@ class RandSmoothGrayValueBatch(_Options, _transforms.RandomizableTransform):
         if array.ndim < (3 if self.channel_wise else 2) or len(self._selected) != len(array):
             raise ValueError(f"expected a (B, C, ...) batch of {len(self._selected)} samples, "
                              f"got shape {array.shape}")
+        if keys is not None:
+            keys = _validate.keys(keys, len(array))
         chosen = np.flatnonzero(self._selected)
         if len(chosen) == len(array):
-            out = self._transform(self._rows(array), self._seed).reshape(array.shape)
+            out = self._transform(self._rows(array), self._seed,
+                                  self._row_keys(keys, array)).reshape(array.shape)
         else:
             out = array.astype(self.dtype)
             if len(chosen):
                 subset = array[chosen]
-                out[chosen] = self._transform(self._rows(subset), self._seed).reshape(subset.shape)
+                subset_keys = None if keys is None else [keys[i] for i in chosen]
+                out[chosen] = self._transform(self._rows(subset), self._seed,
+                                              self._row_keys(subset_keys, subset)
+                                              ).reshape(subset.shape)
         return _utils.convert_to_dst_type(out, dst=batch, dtype=out.dtype)[0]
 
     def _rows(self, array):
         return array.reshape((-1,) + array.shape[2:]) if self.channel_wise else array
+
+    def _row_keys(self, keys, array):
+        """One key per transformed row: channel c of sample key k gets ``k * C + c``."""
+        if keys is None or not self.channel_wise:
+            return keys
+        channels = array.shape[1]
+        return [key * channels + c for key in keys for c in range(channels)]

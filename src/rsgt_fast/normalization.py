@@ -6,10 +6,9 @@ import numpy as np
 
 from . import _validate
 from ._jit import engine
-from ._kernels import (
-    collect_bin, ct_float, key_histogram, lookup_clamped, lookup_full, mr_affine,
-)
-from .batch import CHUNK, _clamp_bounds, element_ranges, rows
+from ._kernels import collect_bin, ct_float, decode_keys, key_histogram, mr_affine
+from .plan import CHUNK, clip_bounds, index_table, lookup_table, rows
+from .scan import check_finite, key_code
 
 __all__ = ["normalize_ct_scan", "normalize_mr_scan"]
 
@@ -69,76 +68,60 @@ def normalize_ct_scan(image, dtype="float32"):
     x2, kind, out_dtype, result, out2 = _prepare(image, dtype)
     with engine(x2.size):
         if kind != "int":
-            element_ranges(x2, kind, None, "image")  # NaN/Inf check
+            check_finite(x2, kind, "image")
         if kind == "half" or (kind == "int" and x2.dtype.itemsize <= 2):
             values = _all_values(x2, kind)
             with np.errstate(over="ignore", invalid="ignore"):  # inf/nan patterns never occur
                 shifted = np.clip(values + (np.float16(1000) if kind == "half" else 1000), 0, 4096)
-            lookup_full(x2, -int(values[0]) if kind == "int" else 0,
-                        _as_table(shifted.astype(out_dtype) / 4096, out_dtype), out2, CHUNK)
+            lookup_table(x2, _as_table(shifted.astype(out_dtype) / 4096, out_dtype), out2)
         elif kind == "int":
-            lo_x, hi_x, skip = _clamp_bounds(x2.dtype, [(-1000, 3096)], np.array([4097]))
+            clip = clip_bounds(x2.dtype, [(-1000, 3096)])
+            base = min(max(int(clip[0, 0]) + 1000, 0), 4096)
             table = _as_table(np.arange(4097).astype(out_dtype) / 4096, out_dtype)
-            lookup_clamped(x2, lo_x, hi_x, skip.astype(np.int64), table, out2, CHUNK)
+            index_table(x2, clip, [base], table, out2)
         else:
-            consts = np.array([1000, 0, 4096], x2.dtype)
-            ct_float(x2, consts, out2, out_dtype == np.float16, CHUNK)
+            ct_float(x2, np.array([1000, 0, 4096], x2.dtype), out2, CHUNK)
     return result
 
 
 # ------------------------------------------------------------------ MR
 
 
-def _decode_keys(keys, kind, width):
-    keys = np.asarray(keys, np.int64)
-    if kind == 1:
-        keys = keys ^ np.int64(-(1 << (width - 1)))
-    elif kind == 2:
-        keys = keys ^ ((keys >> (width - 1)) & np.int64((1 << (width - 1)) - 1))
-    return keys.astype(np.dtype(f"int{width}"))
-
-
-def _order_statistics(x1, ranks, float_kind):
+def _order_statistics(x1, ranks, dtype):
     """Exact ``sorted(x1)[ranks]`` without sorting: a key histogram, then one bin each.
 
-    Returns the values as ``x1``'s dtype (float16 rows pass their uint16 bits
-    with ``float_kind`` set, and get float16 values back).
+    ``dtype`` is the values' real dtype (float16 rows arrive as uint16 bit
+    patterns); the values come back as ``dtype``.
     """
-    width = x1.dtype.itemsize * 8
-    view = x1.view(np.dtype(f"int{width}"))
-    kind = 2 if float_kind or x1.dtype.kind == "f" else {"i": 0, "u": 1}[x1.dtype.kind]
-    sign_bit = view.dtype.type(-(1 << (width - 1)))
-    magnitude = view.dtype.type((1 << (width - 1)) - 1)
+    view, code = key_code(dtype)
+    width = view.itemsize * 8
+    x1 = x1.view(view)
     bits = min(width, 16)
     shift, offset, n_bins = width - bits, 1 << (bits - 1), 1 << bits
     parts = min(_PARTS, max(1, x1.size // CHUNK))
-    hist = key_histogram(view, kind, sign_bit, magnitude, width - 1, shift, offset, n_bins, parts)
+    hist = key_histogram(x1, code, shift, offset, n_bins, parts)
     total = hist.sum(axis=0)
     ends = np.cumsum(total)
     keys = {}
     for bin_ in sorted({int(np.searchsorted(ends, r, side="right")) for r in ranks}):
         below = int(ends[bin_] - total[bin_])
         if shift == 0:
-            # One key per bin: the bin is the value.
+            # One key per bin: the bin is the key.
             for r in ranks:
                 if below <= r < ends[bin_]:
                     keys[r] = bin_ - offset
             continue
         starts = np.concatenate([[0], np.cumsum(hist[:, bin_])[:-1]]).astype(np.int64)
         buf = np.empty(int(total[bin_]), np.int64)
-        collect_bin(view, kind, sign_bit, magnitude, width - 1, shift, offset, parts, bin_,
-                    starts, buf)
+        collect_bin(x1, code, shift, offset, bin_, starts, buf)
         inside = sorted({r - below for r in ranks if below <= r < ends[bin_]})
         buf.partition(inside)
         for r in inside:
             keys[r + below] = int(buf[r])
-    decoded = _decode_keys([keys[r] for r in ranks], kind, width)
-    if float_kind:
-        return decoded.view({16: np.float16, 32: np.float32, 64: np.float64}[width])
-    return decoded.view(x1.dtype)
+    return decode_keys([keys[r] for r in ranks], code[0], dtype)
 
 
-def _percentiles(x1, float_kind, out_dtype):
+def _percentiles(x1, dtype, out_dtype):
     """numpy's linear 5th and 95th percentiles of ``x1`` cast to ``out_dtype``."""
     n = x1.size
     quantiles = np.array([5, 95]) / 100
@@ -147,7 +130,7 @@ def _percentiles(x1, float_kind, out_dtype):
     following = np.minimum(previous + 1, n - 1)
     gamma = virtual - previous
     ranks = sorted({*previous.tolist(), *following.tolist()})
-    stats = dict(zip(ranks, _order_statistics(x1, ranks, float_kind).astype(out_dtype)))
+    stats = dict(zip(ranks, _order_statistics(x1, ranks, dtype).astype(out_dtype)))
     result = []
     for p, q, t in zip(previous.tolist(), following.tolist(), gamma):
         a, b = stats[p], stats[q]
@@ -197,7 +180,7 @@ def normalize_mr_scan(image, dtype="float32"):
     array = _validate.input_array(np.atleast_1d(np.asanyarray(image)), "image")
     if out_dtype == np.float16 and array.dtype != np.float16:
         if array.dtype.kind == "f":
-            element_ranges(rows(array.reshape(1, -1))[0], "float", None, "image")
+            check_finite(*rows(array.reshape(1, -1)), "image")
         with np.errstate(over="ignore"):
             array = array.astype(np.float16)  # rsgt casts first, so do we
         if not np.isfinite(array).all():
@@ -206,10 +189,11 @@ def normalize_mr_scan(image, dtype="float32"):
     result = result.reshape(np.shape(image))
     with engine(x2.size):
         if kind != "int":
-            lo, hi = element_ranges(x2, kind, None, "image")[0]  # NaN/Inf check
-            if out_dtype == np.float32 and max(-lo, hi) > float(np.finfo(np.float32).max):
+            lo, hi = check_finite(x2, kind, "image")
+            magnitude = max(-float(lo[0]), float(hi[0]))
+            if out_dtype == np.float32 and magnitude > float(np.finfo(np.float32).max):
                 raise ValueError("image values must fit in float32 when dtype='float32'")
-        p5, p95 = _percentiles(x2[0], kind == "half", out_dtype)
+        p5, p95 = _percentiles(x2[0], np.float16 if kind == "half" else x2.dtype, out_dtype)
         if kind == "half" or (kind == "int" and x2.dtype.itemsize <= 2):
             span = p95 - p5
             raw = _all_values(x2, kind)
@@ -219,9 +203,8 @@ def normalize_mr_scan(image, dtype="float32"):
                     mapped = np.clip((values - p5) / span, 0, 1)
                 else:
                     mapped = np.where(values < p5, 0.0, np.where(values > p5, 1.0, 0.5))
-            lookup_full(x2, -int(raw[0]) if kind == "int" else 0,
-                        _as_table(np.nan_to_num(mapped), out_dtype), out2, CHUNK)
+            lookup_table(x2, _as_table(np.nan_to_num(mapped), out_dtype), out2)
         else:
-            mr_affine(x2, out_dtype == np.float32 and x2.dtype != np.float32, p5, p95, out2,
-                      out_dtype == np.float16, CHUNK)
+            cast = out_dtype == np.float32 and x2.dtype != np.float32
+            mr_affine(x2, np.array([p5, p95, float(cast)]), out2, CHUNK)
     return result

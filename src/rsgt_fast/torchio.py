@@ -27,11 +27,9 @@ __all__ = ["RandomSmoothGrayValue", "SmoothGrayValue"]
 
 
 def _check(n_sinusoids, min_frequency, max_frequency, min_max_val, dtype):
-    n_sinusoids = _validate.n_sinusoids(n_sinusoids)
-    min_frequency, max_frequency = _validate.frequencies(min_frequency, max_frequency)
-    min_max_val = _validate.min_max_val(min_max_val)
-    dtype = _validate.output_dtype(dtype).name
-    return n_sinusoids, min_frequency, max_frequency, min_max_val, dtype
+    opts = _validate.curve_options(n_sinusoids, min_frequency, max_frequency, min_max_val, dtype)
+    return (opts.n_sinusoids, opts.min_frequency, opts.max_frequency, opts.min_max_val,
+            opts.dtype.name)
 
 
 class RandomSmoothGrayValue(_tio.transforms.augmentation.RandomTransform,

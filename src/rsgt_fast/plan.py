@@ -1,0 +1,254 @@
+"""From curves and input rows to kernel calls: a plan per group of rows, then the dispatch.
+
+:func:`make_plans` decides, for each element, which grid its curve is
+sampled on and which table maps its voxels; elements that need the same
+kernel form one :class:`Plan` (almost always one for the whole batch).
+:func:`run` executes a plan with one kernel call.  Every element's result
+depends on its own curve, range and the input and output dtypes only, never
+on the other elements, the batch size or the number of threads: that is what
+makes a transformation replayable block by block.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import numpy as np
+
+from ._kernels import lookup, lookup_index, transform_index, transform_interp, transform_lookup
+from ._layout import (
+    BASE, CLIP_LO, HI, LAST, LO, N_PLACE, SCALE, UNIT, UNIT_LO, Grid, Job,
+)
+from .curves import dense_grid_points, position_unit
+
+__all__ = ["Plan", "make_plans", "run", "apply", "rows", "clip_bounds", "lookup_table",
+           "index_table", "CHUNK"]
+
+#: Integer ranges holding at most this many values get one grid point per value.
+GRID_MAX = 1 << 16
+#: Interpolation error allowed on dense grids, relative to the curve's range:
+#: integer input (promised within 1e-6 of rsgt's formula) and the rest
+#: (promised within 1e-4 of the exact curve).
+DENSE_TOLERANCE = {"int": 1e-8, "float": 1e-6, "half": 1e-6}
+#: 8/16-bit input gets a table entry per representable value once it holds
+#: this many times as many values as the table (both tables give the same
+#: results; the full one needs no clamping).
+FULL_TABLE_MIN = 16
+#: Elements per parallel task.
+CHUNK = 1 << 16
+#: Table indices of a range's low end are kept within this bound (the tables
+#: are at most 65536 wide, so nothing changes but the arithmetic stays exact).
+_FAR = float(1 << 40)
+
+
+def rows(array):
+    """``array`` as a C-contiguous native ``(B, N)`` array and its kind.
+
+    The kind is ``'int'`` (integers; bools come as uint8), ``'half'`` (float16,
+    returned as its uint16 bit patterns) or ``'float'``.
+    """
+    if array.dtype == np.bool_:
+        array = array.view(np.uint8)
+    if not array.dtype.isnative:
+        array = array.astype(array.dtype.newbyteorder("="))
+    flat = np.ascontiguousarray(array).reshape(array.shape[0], -1)
+    if flat.dtype == np.float16:
+        return flat.view(np.uint16), "half"
+    return flat, "float" if flat.dtype.kind == "f" else "int"
+
+
+def clip_bounds(dtype, bounds):
+    """Each integer range clamped to what ``dtype`` holds, as a ``(B, 2)`` array of ``dtype``."""
+    info = np.iinfo(dtype)
+    lo, hi = int(info.min), int(info.max)
+    return np.array([[min(max(a, lo), hi), min(max(b, lo), hi)] for a, b in bounds], dtype)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Plan:
+    """How one kernel call maps a group of elements.
+
+    Attributes
+    ----------
+    table : {'lookup', 'index', 'interp'}
+        ``lookup``: an entry per value an 8/16-bit dtype holds (or per float16
+        pattern); ``index``: one per integer of the range, indexed after
+        clamping; ``interp``: (value, step) pairs of a grid interpolated at
+        each voxel's position.
+    grid : Grid
+        Each element's grid points and whether it is dense, with room for the
+        samples and extrema the kernel computes.
+    place, clip : ndarray
+        Per-element placement and integer clamping (see ``_layout``).
+    job : Job
+        The call's scalar settings.
+    """
+
+    table: str
+    grid: Grid
+    place: np.ndarray
+    clip: np.ndarray
+    job: Job
+
+
+def _is_int_range(pair):
+    return isinstance(pair[0], int) and isinstance(pair[1], int)
+
+
+def _route(kind, x2, pair, out_dtype, small_table):
+    """What element with range ``pair`` needs: ``(table, working float type, integer)``.
+
+    ``integer``: integer input placed in integer arithmetic (integral ranges).
+    """
+    on_ints = kind == "int" and _is_int_range(pair) and pair[1] - pair[0] < GRID_MAX
+    if kind == "half" or (kind == "int" and x2.dtype.itemsize <= 2):
+        return ("lookup" if kind == "half" or not small_table else "index"), np.float64, False
+    if on_ints:
+        return "index", np.float64, False
+    if kind == "int":
+        return "interp", np.float64, _is_int_range(pair)
+    if (x2.dtype == np.float32 and out_dtype != np.float64
+            and all(np.float32(v) == v for v in pair)
+            and float(position_unit(float(pair[0]), float(pair[1]))) == 0.5):
+        return "interp", np.float32, False
+    return "interp", np.float64, False
+
+
+def make_plans(x2, kind, curve, bounds, out_dtype):
+    """Plans for transforming rows ``x2`` with curves ``curve`` over ranges ``bounds``.
+
+    Returns a list of ``(rows, plan)``: ``rows`` is ``None`` when the plan
+    covers the whole batch, else the indices of the elements it covers.
+    """
+    on_ints = [kind == "int" and _is_int_range(p) and p[1] - p[0] < GRID_MAX for p in bounds]
+    # 8/16-bit rows on integer grids may take either table (the same values):
+    # the full one pays off on large inputs and is needed by dense rows.
+    small_table = all(on_ints) and x2.size < FULL_TABLE_MIN << (8 * x2.dtype.itemsize)
+    routes = [_route(kind, x2, p, out_dtype, small_table) for p in bounds]
+    if len(set(routes)) == 1:
+        return [(None, _plan(x2, kind, curve, bounds, on_ints, *routes[0]))]
+    groups = {}
+    for b, route in enumerate(routes):
+        groups.setdefault(route, []).append(b)
+    return [(np.array(members), _plan(x2[members], kind, curve[members],
+                                      [bounds[b] for b in members],
+                                      [on_ints[b] for b in members], *route))
+            for route, members in groups.items()]
+
+
+def _plan(x2, kind, curve, bounds, on_ints, table, work, integer):
+    n_rows = len(bounds)
+    dense_points = None
+    if not all(on_ints):
+        dense_points = dense_grid_points(curve, DENSE_TOLERANCE[kind]).tolist()
+    points = np.array([
+        p[1] - p[0] + 1 if exact else (1 if p[1] == p[0] else dense_points[b])
+        for b, (p, exact) in enumerate(zip(bounds, on_ints))
+    ], dtype=np.int64)
+    dense = np.array([not exact for exact in on_ints]) & (points > 1)
+    if table == "index" or integer:
+        clip = clip_bounds(x2.dtype, bounds)
+    else:
+        clip = np.zeros((n_rows, 2), x2.dtype)
+    offset = -int(np.iinfo(x2.dtype).min) if table == "lookup" and kind == "int" else 0
+
+    place = np.zeros((n_rows, N_PLACE))
+    for b, ((lo, hi), g) in enumerate(zip(bounds, points.tolist())):
+        lo_f, hi_f = float(lo), float(hi)
+        unit = 0.5 if on_ints[b] else float(position_unit(lo_f, hi_f))
+        # Spans of integer ranges come from Python integers: exact where float64
+        # endpoints near 2**63 are not.
+        span = unit * float(hi - lo) if _is_int_range((lo, hi)) else unit * hi_f - unit * lo_f
+        scale = (g - 1) / span if hi > lo else 0.0
+        if table == "lookup":
+            base = min(max(float(lo - (-offset)), -_FAR), _FAR) if on_ints[b] else 0.0
+        elif table == "index":
+            base = float(min(max(int(clip[b, CLIP_LO]) - lo, 0), g - 1))
+        elif integer:
+            base = min(max(float(int(clip[b, CLIP_LO]) - lo) * unit * scale, 0.0), g - 1.0)
+        else:
+            base = 0.0
+        place[b, [LO, HI, UNIT_LO, SCALE, UNIT, LAST, BASE]] = (
+            lo_f, hi_f, unit * lo_f, scale, unit, g - 1.0, base)
+    grid = Grid(points=points, dense=dense, values=np.empty((n_rows, int(points.max()))),
+                extrema=np.empty((n_rows, 2)))
+    job = Job(chunk=CHUNK, offset=offset, half_in=kind == "half", integer=integer)
+    return Plan(table=table, grid=grid, place=place.astype(work), clip=clip, job=job)
+
+
+@functools.cache
+def _entries(dtype, half):
+    """The input value of each lookup-table entry of an 8/16-bit dtype (float16 patterns)."""
+    if half:
+        values = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.float16)
+        with np.errstate(invalid="ignore"):
+            values = values.astype(np.float64)
+        values[~np.isfinite(values)] = 0.0  # inf/nan patterns never occur in checked input
+    else:
+        info = np.iinfo(dtype)
+        values = np.arange(int(info.min), int(info.max) + 1, dtype=np.float64)
+    values.flags.writeable = False
+    return values
+
+
+def run(plan, x2, curve, out2):
+    """Execute ``plan`` on rows ``x2`` with one kernel call, writing ``out2``.
+
+    ``out2`` is the ``(B, N)`` output, viewed as ``uint16`` for float16.
+    Fills ``plan.grid.extrema``.
+    """
+    grid, n_rows = plan.grid, x2.shape[0]
+    width = int(grid.points.max())
+    if plan.table == "lookup":
+        table = np.empty((n_rows, 1 << (8 * x2.dtype.itemsize)), out2.dtype)
+        transform_lookup(x2, curve, grid, plan.place, _entries(x2.dtype, plan.job.half_in), table,
+                         out2, plan.job)
+    elif plan.table == "index":
+        table = np.empty((n_rows, max(width, 2)), out2.dtype)
+        transform_index(x2, curve, grid, plan.place, plan.clip, table, out2, plan.job)
+    else:
+        pairs = np.empty((n_rows, width),
+                         np.complex64 if plan.place.dtype == np.float32 else np.complex128)
+        transform_interp(x2, curve, grid, plan.place, plan.clip, pairs, out2, plan.job)
+
+
+def apply(x2, kind, curve, bounds, shape, out_dtype, out=None):
+    """Transform rows ``x2`` with curves ``curve`` over ranges ``bounds``.
+
+    Returns the result, of ``shape`` and ``out_dtype`` (``out`` itself when
+    given), and the ``(B, 2)`` extrema of the curves.
+    """
+    direct = out is not None and out.flags.c_contiguous and out.dtype.isnative
+    result = out if direct else np.empty(shape, out_dtype)
+    out2 = result.reshape(x2.shape[0], -1)
+    if out_dtype == np.float16:
+        out2 = out2.view(np.uint16)
+    extrema = np.empty((x2.shape[0], 2))
+    for members, plan in make_plans(x2, kind, curve, bounds, out_dtype):
+        if members is None:
+            run(plan, x2, curve, out2)
+            extrema[:] = plan.grid.extrema
+        else:
+            part = np.empty((len(members), out2.shape[1]), out2.dtype)
+            run(plan, x2[members], curve[members], part)
+            out2[members] = part
+            extrema[members] = plan.grid.extrema
+    if out is not None and not direct:
+        np.copyto(out, result)
+        result = out
+    return result, extrema
+
+
+def lookup_table(x2, table, out2):
+    """``out2 = table[x2 - dtype min]``: a full table of an 8/16-bit dtype, one call."""
+    offset = -int(np.iinfo(x2.dtype).min) if x2.dtype.kind in "iu" else 0
+    lookup(x2, table, out2, Job(chunk=CHUNK, offset=offset, half_in=False, integer=False))
+
+
+def index_table(x2, clip, base, table, out2):
+    """``out2 = table[base + clamp(x2, clip) - clip lo]`` (one row of bounds per element)."""
+    place = np.zeros((x2.shape[0], N_PLACE))
+    place[:, BASE] = base
+    lookup_index(x2, clip, place, table, out2, Job(chunk=CHUNK, offset=0, half_in=False,
+                                                   integer=False))
