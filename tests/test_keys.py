@@ -19,7 +19,7 @@ def x():
 
 def test_parameters_are_three_uniform_draws():
     # The documented stream: what three Generator.uniform calls give.
-    for n, k in [(1, 4), (5, 3), (8, 6)]:
+    for n, k in [(1, 4), (5, 3), (8, 4), (8, 6), (40, 4)]:  # Python floats, then numpy
         _, curves = transform_batch(np.zeros((n, 2)), rng=np.random.default_rng(n), n_sinusoids=k,
                                     min_frequency=0.3, max_frequency=2.0, return_curves=True)
         f, a, o = naive.uniform_draws(np.random.default_rng(n), n, k, 0.3, 2.0)

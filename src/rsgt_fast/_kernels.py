@@ -19,8 +19,8 @@ from numba import prange
 
 from ._jit import helper, kernel
 from ._layout import (
-    AMPLITUDE, BASE, CLIP_HI, CLIP_LO, FREQUENCY, HI, LAST, LO, PHASE, RESTART, SCALE, UNIT,
-    UNIT_LO, YMAX, YMIN,
+    AMPLITUDE, BASE, CLIP_HI, CLIP_LO, FREQUENCY, HI, LAST, LO, PHASE, SCALE, UNIT, UNIT_LO,
+    YMAX, YMIN,
 )
 
 TWO_PI = 2.0 * math.pi
@@ -31,6 +31,8 @@ KEY_SIGNED, KEY_UNSIGNED, KEY_FLOAT = 0, 1, 2
 
 #: Values per block in the interpolating gather.
 BLOCK = 512
+#: A sweep of cosines and sines is exact every this many values (see :func:`_sweep`).
+SWEEP_EXACT = 64
 
 
 # ------------------------------------------------------------------ scalars
@@ -142,88 +144,118 @@ def store(row, j, v):
 
 
 @helper
-def _minmax_task(task, n_chunks, chunk, x, code, keys, bad):
+def _minmax_task(task, n_chunks, chunk, x, extremes):
     b, start, stop = task_span(task, n_chunks, chunk, x.shape[1])
-    kind, magnitude, exponent = code
-    shift = x.itemsize * 8 - 1
-    lo = order_key(x[b, start], kind, magnitude, shift)
-    hi = lo
-    top = 0
-    for i in range(start, stop):
-        v = x[b, i]
-        k = order_key(v, kind, magnitude, shift)
-        lo = min(lo, k)
-        hi = max(hi, k)
-        top = max(top, v & exponent)
-    keys[task, 0] = lo
-    keys[task, 1] = hi
-    bad[task] = exponent != 0 and top == exponent
+    xb = x[b, start:stop]
+    lo = hi = xb[0]
+    for i in range(xb.shape[0]):
+        lo = min(lo, xb[i])
+        hi = max(hi, xb[i])
+    extremes[task, 0] = lo
+    extremes[task, 1] = hi
+
+
+@helper
+def _row_extremes(extremes, n_rows, n_chunks):
+    out = np.empty((n_rows, 2), extremes.dtype)
+    for b in range(n_rows):
+        part = extremes[b * n_chunks:(b + 1) * n_chunks]
+        out[b, 0] = part[:, 0].min()
+        out[b, 1] = part[:, 1].max()
+    return out
 
 
 @kernel
-def row_minmax(x, code, chunk):
-    """Per-row smallest and largest order key of ``x``, and whether a row holds NaN or Inf.
+def row_minmax(x, other, both, chunk):
+    """Per-row (minimum, maximum) of ``x`` and, if ``both``, of ``other``: two ``(B, 2)`` arrays.
 
-    ``x`` is the data viewed as signed integers of its width and ``code`` is
-    ``(kind, magnitude, exponent)``: see :func:`order_key`; ``exponent`` is the
-    exponent mask of a float dtype (a value is NaN or Inf when all its bits
-    are set) and 0 for integers.  Returns int64 keys ``(B, 2)`` and flags ``(B,)``.
+    Integers pass themselves as ``x``.  IEEE floats pass their bit patterns
+    read as the signed (``x``) and as the unsigned (``other``) integer type of
+    their width, and get their extrema, and any NaN or Inf, from the two (see
+    ``scan.py``).  Integer min and max vectorise fully, with no per-value
+    arithmetic.
     """
     n_rows, n = x.shape
     n_chunks = (n + chunk - 1) // chunk
-    n_tasks = n_rows * n_chunks
-    keys = np.empty((n_tasks, 2), np.int64)
-    bad = np.zeros(n_tasks, np.bool_)
-    for t in prange(n_tasks):
-        _minmax_task(np.int64(t), n_chunks, chunk, x, code, keys, bad)
-    out = np.empty((n_rows, 2), np.int64)
-    flags = np.zeros(n_rows, np.bool_)
-    for b in range(n_rows):
-        first = b * n_chunks
-        out[b, 0] = keys[first:first + n_chunks, 0].min()
-        out[b, 1] = keys[first:first + n_chunks, 1].max()
-        flags[b] = bad[first:first + n_chunks].any()
-    return out, flags
+    x_parts = np.empty((n_rows * n_chunks, 2), x.dtype)
+    other_parts = np.empty((n_rows * n_chunks if both else 0, 2), other.dtype)
+    for t in prange(n_rows * n_chunks):
+        _minmax_task(np.int64(t), n_chunks, chunk, x, x_parts)
+        if both:
+            _minmax_task(np.int64(t), n_chunks, chunk, other, other_parts)
+    return (_row_extremes(x_parts, n_rows, n_chunks),
+            _row_extremes(other_parts, n_rows if both else 0, n_chunks))
 
 
 # ------------------------------------------------------------------ curves
 
 
 @helper
+def _sweep(angle, h, count, cos_out, sin_out):
+    """``cos`` and ``sin`` of ``angle + i h`` for ``i < count``.
+
+    Exact every ``SWEEP_EXACT`` values, advanced by rotation (angle addition)
+    in between: a few multiplications instead of a ``sin`` and a ``cos``.
+    """
+    dc = math.cos(h)
+    ds = math.sin(h)
+    s = c = 0.0
+    for i in range(count):
+        if i % SWEEP_EXACT == 0:
+            s = math.sin(angle + i * h)
+            c = math.cos(angle + i * h)
+        else:
+            s, c = s * dc + c * ds, c * dc - s * ds
+        cos_out[i] = c
+        sin_out[i] = s
+
+
+@helper
 def sample_block(curve, b, n, start, stop, values):
     """``values[j]`` = raw curve ``b`` at ``t_j = j * 2*pi / (n - 1)`` for ``start <= j < stop``.
 
-    Each sinusoid is evaluated exactly (``sin``/``cos``) every ``RESTART``
-    points and advanced by rotation (angle addition) in between, which costs
-    a few multiplications per point instead of a ``sin``; the error stays
-    below ``SAMPLE_ERROR`` per unit of ``sum(|a| * (2 + f))``.  The last point
-    is ``t = 2*pi`` exactly, as in ``numpy.linspace``.
+    Points come in blocks of ``lanes`` (about the square root of ``n``); with
+    ``j = first + l``, each sinusoid's angle splits by angle addition into
+    the block's angle ``A`` and ``l`` steps of angle ``h``:
+    ``sin(A + l h) = sin(A) cos(l h) + cos(A) sin(l h)``.  Two short tables of
+    cosines and sines (one per block, one per lane, see :func:`_sweep`) then
+    give every point in two products, and the loop over a block's lanes
+    vectorises.  The error stays below ``SAMPLE_ERROR`` per unit of
+    ``sum(|a| * (2 + f))``.  The last point is ``t = 2*pi`` exactly, as in
+    ``numpy.linspace``.
     """
     if n == 1:
         values[0] = curve_value(0.0, curve, b)
         return
     step = TWO_PI / (n - 1)
-    m = curve.shape[2]
-    s = np.empty(m)
-    c = np.empty(m)
-    ds = np.empty(m)
-    dc = np.empty(m)
-    for k in range(m):
-        ds[k] = math.sin(curve[b, FREQUENCY, k] * step)
-        dc[k] = math.cos(curve[b, FREQUENCY, k] * step)
-    for first in range(start, stop, RESTART):
-        for k in range(m):
-            angle = curve[b, FREQUENCY, k] * (first * step + curve[b, PHASE, k])
-            s[k] = math.sin(angle)
-            c[k] = math.cos(angle)
-        # The sinusoids advance independently, so the loop over k overlaps
-        # their dependency chains.
-        for j in range(first, min(first + RESTART, stop)):
-            y = 0.0
-            for k in range(m):
-                y += curve[b, AMPLITUDE, k] * s[k]
-                s[k], c[k] = s[k] * dc[k] + c[k] * ds[k], c[k] * dc[k] - s[k] * ds[k]
-            values[j] = y
+    lanes = 16
+    while lanes * lanes < n and lanes < 1024:
+        lanes *= 2
+    first0 = start - start % lanes
+    n_blocks = (stop - first0 + lanes - 1) // lanes
+    cos_l = np.empty(lanes)
+    sin_l = np.empty(lanes)
+    cos_b = np.empty(n_blocks)
+    sin_b = np.empty(n_blocks)
+    for j in range(start, stop):
+        values[j] = 0.0
+    for k in range(curve.shape[2]):
+        f = curve[b, FREQUENCY, k]
+        a = curve[b, AMPLITUDE, k]
+        _sweep(0.0, f * step, lanes, cos_l, sin_l)
+        _sweep(f * (first0 * step + curve[b, PHASE, k]), f * (lanes * step), n_blocks,
+               cos_b, sin_b)
+        for block in range(n_blocks):
+            first = first0 + block * lanes
+            sa = a * sin_b[block]
+            ca = a * cos_b[block]
+            if start <= first and first + lanes <= stop:  # a whole block: vectorised
+                row = values[first:first + lanes]
+                for lane in range(lanes):
+                    row[lane] += sa * cos_l[lane] + ca * sin_l[lane]
+            else:
+                for j in range(max(first, start), min(first + lanes, stop)):
+                    values[j] += sa * cos_l[j - first] + ca * sin_l[j - first]
     if stop == n:
         values[n - 1] = curve_value(TWO_PI, curve, b)
 
@@ -408,8 +440,8 @@ def gather_interp(task, n_chunks, x, clip, place, pairs, out, job):
     ``[LO, HI]`` and placed at ``(UNIT * v - UNIT_LO) * SCALE``; integer input
     (``job.integer``) is clamped to ``clip`` and measured from ``CLIP_LO`` in
     integer arithmetic, so that 64-bit values far from zero keep every digit.
-    Work goes in blocks: positions (vectorised), one load per value, then the
-    blend (vectorised).
+    Work goes in blocks: positions (vectorised; positions are never negative,
+    so truncation is the floor), then one load and one blend per value.
     """
     b, start, stop = task_span(task, n_chunks, job.chunk, x.shape[1])
     xb = x[b, start:stop]
@@ -425,9 +457,9 @@ def gather_interp(task, n_chunks, x, clip, place, pairs, out, job):
     zero = unit - unit
     low = clip[b, CLIP_LO]
     high = clip[b, CLIP_HI]
-    idx = np.empty(BLOCK, np.uint32)
+    idx = np.empty(BLOCK, np.int32)
     frac = np.empty(BLOCK, place.dtype)
-    fetched = np.empty(BLOCK, pairs.dtype)
+    work = place.dtype.type
     n = xb.shape[0]
     for first in range(0, n, BLOCK):
         m = min(BLOCK, n - first)
@@ -437,20 +469,19 @@ def gather_interp(task, n_chunks, x, clip, place, pairs, out, job):
                 # Modulo 2**64 the difference is exact for every integer dtype.
                 d = np.uint64(np.int64(min(max(xs[i], low), high)) - np.int64(low))
                 pos = min(max(base + (unit * d) * scale, zero), last)
-                whole = np.floor(pos)
-                idx[i] = np.uint32(whole)
-                frac[i] = pos - whole
+                j = np.int32(pos)
+                idx[i] = j
+                frac[i] = pos - work(j)
         else:
             for i in range(m):
-                pos = (unit * min(max(xs[i] + zero, lo), hi) - unit_lo) * scale
-                whole = min(np.floor(pos), last)
-                idx[i] = np.uint32(whole)
-                frac[i] = pos - whole
-        for i in range(m):
-            fetched[i] = tb[idx[i]]
+                pos = min((unit * min(max(xs[i] + zero, lo), hi) - unit_lo) * scale, last)
+                j = np.int32(pos)
+                idx[i] = j
+                frac[i] = pos - work(j)
         os = ob[first:first + m]
         for i in range(m):
-            store(os, i, fetched[i].real + frac[i] * fetched[i].imag)
+            pair = tb[idx[i]]
+            store(os, i, pair.real + frac[i] * pair.imag)
 
 
 # ------------------------------------------------------------------ transforms
@@ -525,22 +556,14 @@ def _samples_task(task, chunk, curve, values):
     sample_block(curve, 0, n, start, min(start + chunk, n), values)
 
 
-@kernel
-def curve_samples(curve, n, chunk):
-    """Curve 0 at ``numpy.linspace(0, 2*pi, n)``, in parallel chunks (see :func:`sample_block`)."""
-    values = np.empty(n)
-    for t in prange((n + chunk - 1) // chunk):
-        _samples_task(np.int64(t), chunk, curve, values)
-    return values
-
-
 @helper
-def _round_task(task, chunk, values, extrema, delta, table, unsafe):
+def _round_task(task, chunk, values, bounds, table, unsafe):
     start = task * chunk
-    ymin = extrema[YMIN]
-    span = extrema[YMAX] - ymin
+    amin, amax, near, delta = bounds[0], bounds[1], bounds[2], bounds[3]
+    span = amax - amin
     for j in range(start, min(start + chunk, values.shape[0])):
-        q = (values[j] - ymin) / span
+        v = values[j]
+        q = (v - amin) / span
         if table.itemsize == 2:
             low = half_bits(q - delta)
             high = half_bits(q + delta)
@@ -548,22 +571,93 @@ def _round_task(task, chunk, values, extrema, delta, table, unsafe):
             low = np.float32(q - delta)
             high = np.float32(q + delta)
         table[j] = low
-        unsafe[j] = low != high
+        unsafe[j] = low != high or v <= amin + near or v >= amax - near
+
+
+@helper
+def rsgt_sample(curve, n, j):
+    """rsgt's raw sample ``j`` of ``n``: numpy's operations, in numpy's order.
+
+    ``linspace`` gives ``t = j * step`` (the last point exactly ``2*pi``);
+    each sinusoid adds ``a * sin(f * (t + o))`` to a sum that starts at 0.
+    Equal to numpy's value wherever this ``sin`` is numpy's.
+    """
+    t = TWO_PI if j == n - 1 else j * (TWO_PI / (n - 1))
+    y = 0.0
+    for k in range(curve.shape[2]):
+        y += curve[0, AMPLITUDE, k] * math.sin(curve[0, FREQUENCY, k] * (t + curve[0, PHASE, k]))
+    return y
 
 
 @kernel
-def rounded_table(values, extrema, delta, table, chunk):
-    """``(values - ymin) / (ymax - ymin)`` rounded to ``table``'s dtype (float32 or float16 bits).
+def sines(x):
+    """``sin`` of every value, as the compiled code computes it."""
+    out = np.empty_like(x)
+    for i in prange(x.shape[0]):
+        out[i] = math.sin(x[i])
+    return out
 
-    ``values`` may be off by ``delta`` (in units of the scaled curve): an
-    entry is *unsafe* when the two ends of its error interval round to
-    different outputs, and only then can its rounding differ from the exact
-    value's.  Returns the unsafe flags; the caller recomputes those entries.
+
+@kernel
+def approximate_table(curve, error, table, finish, chunk):
+    """Curve 0 sampled on ``len(table)`` points, scaled onto [0, 1] and rounded into ``table``.
+
+    ``table`` is float32 or float16 bit patterns; the samples are within
+    ``error`` of numpy's (:func:`sample_block`).  Returns the indices of the
+    *unsafe* entries, which the caller recomputes exactly: those within
+    ``2 error`` of an approximate extremum (one of them holds the exact
+    extremum) and those whose error interval, ``delta`` around the scaled
+    value, rounds to two different outputs.  The sample, the minimum and the
+    span are each off by at most ``error`` (the span by twice that), so the
+    scaled value is off by at most ``4 error / (span - 2 error)`` plus a few
+    roundings.  A (nearly) flat curve returns every index.
+
+    With ``finish`` (where this ``sin`` is known to be numpy's), the unsafe
+    entries are recomputed here with :func:`rsgt_sample`, and scaled by their
+    own extrema, which are the table's: every exact sample lies within them
+    and the unsafe ones include both.
     """
-    unsafe = np.empty(values.shape[0], np.bool_)
-    for t in prange((values.shape[0] + chunk - 1) // chunk):
-        _round_task(np.int64(t), chunk, values, extrema, delta, table, unsafe)
-    return unsafe
+    n = table.shape[0]
+    values = np.empty(n)
+    n_chunks = (n + chunk - 1) // chunk
+    for t in prange(n_chunks):
+        _samples_task(np.int64(t), chunk, curve, values)
+    amin = values.min()
+    amax = values.max()
+    if not amax - amin > 4.0 * error:
+        unsafe = np.arange(n)
+        if finish:
+            _finish(curve, table, unsafe)
+        return unsafe
+    bounds = np.empty(4)
+    bounds[0] = amin
+    bounds[1] = amax
+    bounds[2] = 2.0 * error
+    bounds[3] = 4.0 * error / (amax - amin - 2.0 * error) * (1.0 + 2.0**-20) + 2.0**-50
+    unsafe = np.empty(n, np.bool_)
+    for t in prange(n_chunks):
+        _round_task(np.int64(t), chunk, values, bounds, table, unsafe)
+    indices = np.nonzero(unsafe)[0]
+    if finish:
+        _finish(curve, table, indices)
+    return indices
+
+
+@helper
+def _finish(curve, table, indices):
+    """Entries ``indices`` of ``table`` from rsgt's exact samples and their extrema."""
+    n = table.shape[0]
+    exact = np.empty(indices.shape[0])
+    for i in range(indices.shape[0]):
+        exact[i] = rsgt_sample(curve, n, indices[i])
+    ymin = exact.min()
+    ymax = exact.max()
+    for i in range(indices.shape[0]):
+        q = (exact[i] - ymin) / (ymax - ymin) if ymax > ymin else 0.5
+        if table.itemsize == 2:
+            table[indices[i]] = half_bits(q)
+        else:
+            table[indices[i]] = np.float32(q)
 
 
 # ------------------------------------------------------------------ normalisation

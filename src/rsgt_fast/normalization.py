@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
+import numpy.typing as npt
 
 from . import _validate
 from ._jit import engine
-from ._kernels import collect_bin, ct_float, decode_keys, key_histogram, mr_affine
+from ._kernels import (
+    KEY_FLOAT, KEY_SIGNED, KEY_UNSIGNED, collect_bin, ct_float, decode_keys, key_histogram,
+    mr_affine,
+)
 from .plan import CHUNK, clip_bounds, index_table, lookup_table, rows
-from .scan import check_finite, key_code
+from .scan import check_finite
 
 __all__ = ["normalize_ct_scan", "normalize_mr_scan"]
 
@@ -37,7 +43,7 @@ def _as_table(values, out_dtype):
     return (table.view(np.uint16) if out_dtype == np.float16 else table)[None, :]
 
 
-def normalize_ct_scan(image, dtype="float32"):
+def normalize_ct_scan(image: npt.ArrayLike, dtype: npt.DTypeLike = "float32") -> np.ndarray:
     """Map Hounsfield units from [-1000, 3096] linearly onto [0, 1].
 
     Parameters
@@ -85,6 +91,24 @@ def normalize_ct_scan(image, dtype="float32"):
 
 
 # ------------------------------------------------------------------ MR
+
+
+@functools.cache
+def key_code(dtype):
+    """``(signed view dtype, (kind, magnitude, exponent))`` for order keys of ``dtype``.
+
+    ``dtype`` is the dtype the values really have (float16 rather than its
+    uint16 patterns); see ``_kernels.order_key``.
+    """
+    dtype = np.dtype(dtype)
+    width = dtype.itemsize * 8
+    magnitude = (1 << (width - 1)) - 1
+    if dtype.kind == "f":
+        info = np.finfo(dtype)
+        exponent = ((1 << info.nexp) - 1) << info.nmant
+        return np.dtype(f"int{width}"), (KEY_FLOAT, magnitude, exponent)
+    kind = KEY_UNSIGNED if dtype.kind in "ub" else KEY_SIGNED
+    return np.dtype(f"int{width}"), (kind, magnitude, 0)
 
 
 def _order_statistics(x1, ranks, dtype):
@@ -143,7 +167,7 @@ def _percentiles(x1, dtype, out_dtype):
     return result
 
 
-def normalize_mr_scan(image, dtype="float32"):
+def normalize_mr_scan(image: npt.ArrayLike, dtype: npt.DTypeLike = "float32") -> np.ndarray:
     """Map an MR image's 5th..95th percentile range linearly onto [0, 1].
 
     Parameters

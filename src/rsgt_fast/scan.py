@@ -1,52 +1,69 @@
 """Per-element minimum and maximum, and the check that float input is finite.
 
-One parallel read of the data gives both: values are compared through their
-order keys (``_kernels.order_key``), so one compiled scan per integer width
-serves signed and unsigned integers and IEEE floats alike.
+One parallel read gives both: the kernel reduces each row's bit patterns
+read as signed and as unsigned integers, and the extrema follow from those
+four numbers, so a single compiled scan per integer width serves signed and
+unsigned integers and IEEE floats alike.  For floats:
+
+* positive values (sign bit clear) order like their signed patterns and
+  negative ones like their unsigned patterns, reversed;
+* so the largest value is the largest signed pattern if any value is
+  non-negative, else the smallest signed pattern (the negative value closest
+  to zero), and the smallest value is the largest unsigned pattern if any
+  value is negative, else the smallest signed pattern;
+* NaN and Inf have every exponent bit set: a positive one is at least the
+  exponent mask as a signed pattern, a negative one at least sign bit plus
+  exponent mask as an unsigned pattern.
 """
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
-from ._kernels import KEY_FLOAT, KEY_SIGNED, KEY_UNSIGNED, decode_keys, row_minmax
+from ._kernels import row_minmax
 
-__all__ = ["key_code", "element_ranges", "check_finite"]
+__all__ = ["element_ranges", "check_finite", "row_extrema"]
 
 #: Elements per parallel task of the scan.
 SCAN_CHUNK = 1 << 16
 
 
-def key_code(dtype):
-    """``(signed view dtype, (kind, magnitude, exponent))`` for order keys of ``dtype``.
-
-    ``dtype`` is the dtype the values really have (float16 rather than its
-    uint16 patterns); the view is the signed integer type of its width.
-    """
-    dtype = np.dtype(dtype)
+@functools.cache
+def _float_layout(dtype):
+    """Signed and unsigned views, exponent mask and sign bit of a float dtype's patterns."""
     width = dtype.itemsize * 8
-    magnitude = (1 << (width - 1)) - 1
-    if dtype.kind == "f":
-        info = np.finfo(dtype)
-        exponent = ((1 << info.nexp) - 1) << info.nmant
-        return np.dtype(f"int{width}"), (KEY_FLOAT, magnitude, exponent)
-    kind = KEY_UNSIGNED if dtype.kind in "ub" else KEY_SIGNED
-    return np.dtype(f"int{width}"), (kind, magnitude, 0)
+    info = np.finfo(dtype)
+    return (np.dtype(f"int{width}"), np.dtype(f"uint{width}"),
+            ((1 << info.nexp) - 1) << info.nmant, 1 << (width - 1))
 
 
-def _scan(x2, kind):
-    """Row minima and maxima (as ``x2``'s values) and non-finite flags."""
+def row_extrema(x2, kind):
+    """Per-row minima and maxima (arrays of the values' dtype) and non-finite flags.
+
+    Integers get ``None`` for the flags.
+    """
+    if kind == "int":
+        values, _ = row_minmax(x2, x2, False, SCAN_CHUNK)
+        return values[:, 0], values[:, 1], None
     dtype = np.dtype(np.float16) if kind == "half" else x2.dtype
-    view, code = key_code(dtype)
-    keys, bad = row_minmax(x2.view(view), code, SCAN_CHUNK)
-    values = decode_keys(keys, code[0], dtype)
-    return values[:, 0], values[:, 1], bad
+    view, unsigned_view, exponent, sign = _float_layout(dtype)
+    signed, unsigned = row_minmax(x2.view(view), x2.view(unsigned_view), True, SCAN_CHUNK)
+    smin, smax = signed[:, 0].astype(np.int64), signed[:, 1].astype(np.int64)
+    umax = unsigned[:, 1].astype(np.uint64)
+    negative = smin < 0
+    nonnegative = smax >= 0
+    high = np.where(nonnegative, smax, smin)
+    low = np.where(negative, umax.astype(view).astype(np.int64), smin)
+    bad = (nonnegative & (smax >= exponent)) | (negative & (umax >= np.uint64(sign | exponent)))
+    return low.astype(view).view(dtype), high.astype(view).view(dtype), bad
 
 
 def check_finite(x2, kind, name):
     """Raise ``ValueError`` naming ``name`` if a float row holds NaN or Inf; return the scan."""
-    lo, hi, bad = _scan(x2, kind)
-    if bad.any():
+    lo, hi, bad = row_extrema(x2, kind)
+    if bad is not None and bad.any():
         where = int(np.flatnonzero(bad)[0])
         raise ValueError(f"{name} must be finite, but element {where} holds NaN or Inf")
     return lo, hi
