@@ -194,7 +194,7 @@ def random_curves(seed, count, n_sinusoids=4):
 
 
 def test_sampled_curve_error_is_far_below_the_bound_the_table_relies_on():
-    from rsgt_fast._kernels import curve_samples
+    from rsgt_fast._kernels import sample_block
     from rsgt_fast._layout import SAMPLE_ERROR
     from rsgt_fast.curves import rsgt_samples
 
@@ -204,14 +204,23 @@ def test_sampled_curve_error_is_far_below_the_bound_the_table_relies_on():
             curve = curve[None]
             exact = rsgt_samples(curve, n)
             bound = SAMPLE_ERROR * np.sum(np.abs(curve[0, 1]) * (2 + curve[0, 0]))
-            worst = max(worst, float(np.abs(curve_samples(curve, n, 4096) - exact).max() / bound))
+            approx = np.empty(n)
+            sample_block(curve, 0, n, 0, n, approx)
+            worst = max(worst, float(np.abs(approx - exact).max() / bound))
     assert worst < 0.01  # a hundredfold margin
 
 
 @pytest.mark.parametrize("lut", ["float32", "uint16"])
-def test_exact_table_equals_numpys_for_many_curves(lut):
+@pytest.mark.parametrize("compiled_sin", [True, False])
+def test_exact_table_equals_numpys_for_many_curves(monkeypatch, lut, compiled_sin):
+    """Unsafe entries finished in compiled code (where its sin is numpy's) or by numpy."""
+    from rsgt_fast import augmentation
     from rsgt_fast.augmentation import _cast_exact, rsgt_table
     from rsgt_fast.curves import rsgt_samples
+
+    if compiled_sin and not augmentation._compiled_sin_is_numpys():
+        pytest.skip("the compiled sin differs from numpy's on this machine")
+    monkeypatch.setitem(augmentation._sin_checks, "compiled", compiled_sin)
 
     for n in (1, 2, 5, 4096, 65536, 300001):
         for curve in random_curves(n + 1, 30 if n <= 65536 else 3):
@@ -224,7 +233,7 @@ def test_exact_table_equals_numpys_for_many_curves(lut):
 def test_without_pointwise_numpy_sin_the_whole_table_comes_from_numpy(monkeypatch):
     from rsgt_fast import augmentation
 
-    monkeypatch.setattr(augmentation, "_pointwise_sin", [False])
+    monkeypatch.setattr(augmentation, "_sin_checks", {"pointwise": False})
     image = np.random.default_rng(4).integers(-1024, 3072, size=(64, 64), dtype=np.int16)
     for seed in range(5):
         assert_identical(*both(image, seed))

@@ -71,9 +71,9 @@ class Spy:
 def test_a_kernel_outside_an_engine_block_runs_serially(monkeypatch):
     spy = Spy(_kernels.row_minmax, monkeypatch)
     x = np.zeros((2, 1 << 20), np.int16)
-    _kernels.row_minmax(x, (0, 0x7FFF, 0), 1 << 16)
+    _kernels.row_minmax(x, x, False, 1 << 16)
     with _jit.engine(x.size):
-        _kernels.row_minmax(x, (0, 0x7FFF, 0), 1 << 16)
+        _kernels.row_minmax(x, x, False, 1 << 16)
     expected = "serial" if _jit.serial_reason(x.size) else "parallel"
     assert spy.calls == ["serial", expected]
 
@@ -101,7 +101,7 @@ def test_packed_columns_are_named_once():
 
 
 def test_order_key_is_its_own_inverse_and_sorts_like_the_values():
-    from rsgt_fast.scan import key_code
+    from rsgt_fast.normalization import key_code
 
     rng = np.random.default_rng(0)
     cases = {

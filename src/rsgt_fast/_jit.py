@@ -28,6 +28,7 @@ import sys
 import threading
 import types
 import warnings
+from collections.abc import Iterator
 
 import numba
 import numpy as np
@@ -140,7 +141,7 @@ def _in_torch_worker():
 
 
 @contextlib.contextmanager
-def thread_limit(n_threads):
+def thread_limit(n_threads: int | None) -> Iterator[None]:
     """Cap the number of threads used by the calls made inside the block.
 
     Parameters
@@ -183,35 +184,42 @@ def serial_reason(size):
     return None
 
 
-@contextlib.contextmanager
-def engine(size):
+class engine:
     """Choose the variant for one call on ``size`` elements; kernels called inside use it.
 
-    Yields the variant's name, ``"parallel"`` or ``"serial"``.
+    A context manager whose ``__enter__`` returns the variant's name,
+    ``"parallel"`` or ``"serial"``; the reason for a serial choice is logged
+    at DEBUG level on the ``rsgt_fast`` logger.
     """
-    global _parallel_used
-    reason = serial_reason(size)
-    if reason is None and not _parallel_lock.acquire(blocking=False):
-        reason = "another thread is in a parallel call"
-    if reason is not None:
-        logger.debug("serial kernels for %d elements: %s", size, reason)
-        token = _VARIANT.set("serial")
-        try:
-            yield "serial"
-        finally:
-            _VARIANT.reset(token)
-        return
-    token = _VARIANT.set("parallel")
-    previous = None
-    try:
-        _parallel_used = True
-        limit = _THREAD_LIMIT.get()
-        if limit is not None:
-            previous = numba.get_num_threads()
-            numba.set_num_threads(min(limit, numba.config.NUMBA_NUM_THREADS))
-        yield "parallel"
-    finally:
-        if previous is not None:
-            numba.set_num_threads(previous)
-        _VARIANT.reset(token)
-        _parallel_lock.release()
+
+    __slots__ = ("size", "variant", "_token", "_previous")
+
+    def __init__(self, size):
+        self.size = size
+
+    def __enter__(self):
+        global _parallel_used
+        reason = serial_reason(self.size)
+        if reason is None and not _parallel_lock.acquire(blocking=False):
+            reason = "another thread is in a parallel call"
+        self._previous = None
+        if reason is not None:
+            logger.debug("serial kernels for %d elements: %s", self.size, reason)
+            self.variant = "serial"
+        else:
+            self.variant = "parallel"
+            _parallel_used = True
+            limit = _THREAD_LIMIT.get()
+            if limit is not None:
+                self._previous = numba.get_num_threads()
+                numba.set_num_threads(min(limit, numba.config.NUMBA_NUM_THREADS))
+        self._token = _VARIANT.set(self.variant)
+        return self.variant
+
+    def __exit__(self, *exc):
+        _VARIANT.reset(self._token)
+        if self.variant == "parallel":
+            if self._previous is not None:
+                numba.set_num_threads(self._previous)
+            _parallel_lock.release()
+        return False

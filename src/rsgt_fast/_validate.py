@@ -6,10 +6,11 @@ and the offending value.
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import math
 import numbers
 import operator
+from typing import NamedTuple
 
 import numpy as np
 
@@ -49,6 +50,8 @@ def given(value):
 
 def real_scalar(value, name):
     """A finite real number (bools are refused)."""
+    if type(value) in (int, float) and math.isfinite(value):  # the usual case, quickly
+        return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {_short(value)}")
     if not math.isfinite(value):
@@ -58,6 +61,8 @@ def real_scalar(value, name):
 
 def positive_int(value, name):
     """An integer >= 1."""
+    if type(value) is int and value >= 1:
+        return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {_short(value)}")
     if value < 1:
@@ -91,8 +96,21 @@ def value_range(value, name="min_max_val"):
     return tuple(int(v) if float(v).is_integer() else float(v) for v in (lo, hi))
 
 
+@functools.lru_cache(maxsize=64)
+def _float_output(value):
+    dtype = np.dtype(value)
+    return dtype if dtype in FLOAT_OUTPUTS else None
+
+
 def output_dtype(value, name="dtype"):
     """float16, float32 or float64."""
+    if isinstance(value, (str, type, np.dtype)):
+        try:
+            known = _float_output(value)
+        except TypeError:
+            known = None
+        if known is not None:
+            return known
     try:
         dtype = np.dtype(value)
     except TypeError as exc:
@@ -116,8 +134,7 @@ def flag(value, name):
 # ---------------------------------------------------------------- curve options
 
 
-@dataclasses.dataclass(frozen=True)
-class CurveOptions:
+class CurveOptions(NamedTuple):
     """The curve options every transform takes, checked (see :func:`curve_options`)."""
 
     n_sinusoids: int
@@ -137,9 +154,8 @@ def curve_options(n_sinusoids, min_frequency, max_frequency, min_max_val, dtype,
                   max_name="max_frequency"):
     """Check the curve options; ``max_name`` is the caller's spelling of the maximum."""
     low, high = frequencies(min_frequency, max_frequency, high_name=max_name)
-    return CurveOptions(n_sinusoids=positive_int(n_sinusoids, "n_sinusoids"),
-                        min_frequency=low, max_frequency=high,
-                        min_max_val=value_range(min_max_val), dtype=output_dtype(dtype))
+    return CurveOptions(positive_int(n_sinusoids, "n_sinusoids"), low, high,
+                        value_range(min_max_val), output_dtype(dtype))
 
 
 # ---------------------------------------------------------------- arrays

@@ -7,10 +7,10 @@ import numpy.typing as npt
 
 from . import _validate
 from ._jit import engine
-from ._kernels import curve_samples, rounded_table
-from ._layout import AMPLITUDE, FREQUENCY, RESTART, SAMPLE_ERROR
+from ._kernels import approximate_table, sines
+from ._layout import AMPLITUDE, FREQUENCY, SAMPLE_ERROR
 from .curves import legacy_parameters, rsgt_samples
-from .plan import CHUNK, apply, clip_bounds, index_table, lookup_table, rows
+from .plan import apply, clip_bounds, index_table, lookup_table, rows
 from .scan import element_ranges
 
 __all__ = ["random_smooth_grayvalue_transform"]
@@ -21,9 +21,12 @@ EXACT_MAX = 1 << 22
 #: count are mapped through a full table (no clamping); both give the same values.
 FULL_TABLE_MIN = 16
 
+#: Grid points per parallel task when sampling rsgt's curve.
+SAMPLES_CHUNK = 1 << 14
+
 _INT64 = np.iinfo(np.int64)
 
-_pointwise_sin = []
+_sin_checks = {}
 
 
 def _numpy_sin_is_pointwise():
@@ -33,13 +36,27 @@ def _numpy_sin_is_pointwise():
     it; checked once per process on a probe (a SIMD path that treated an
     array's tail differently would show up here).
     """
-    if not _pointwise_sin:
+    if "pointwise" not in _sin_checks:
         rng = np.random.default_rng(20240611)
         t = rng.uniform(-40.0, 40.0, 1031)
         full = np.sin(t)
         picks = [rng.choice(t.size, size, replace=False) for size in (1, 2, 3, 7, 17, 100)]
-        _pointwise_sin.append(all(np.array_equal(np.sin(t[p]), full[p]) for p in picks))
-    return _pointwise_sin[0]
+        _sin_checks["pointwise"] = all(np.array_equal(np.sin(t[p]), full[p]) for p in picks)
+    return _sin_checks["pointwise"]
+
+
+def _compiled_sin_is_numpys():
+    """Whether the compiled ``sin`` equals numpy's (both the C library's, say).
+
+    Checked once per process on 4096 arguments over the range curves use:
+    implementations that differ (a SIMD ``sin`` in numpy, say) disagree in
+    the last bit on a good share of them.  Where they agree, rsgt's exact
+    samples are computed in compiled code.
+    """
+    if "compiled" not in _sin_checks:
+        t = np.random.default_rng(11).uniform(-80.0, 80.0, 4096)
+        _sin_checks["compiled"] = bool(np.array_equal(sines(t), np.sin(t)))
+    return _sin_checks["compiled"]
 
 
 def _cast_exact(y, ymin, ymax, lut_dtype):
@@ -56,30 +73,26 @@ def rsgt_table(curve, n_points, lut_dtype):
     rsgt samples the curve with numpy at ``linspace(0, 2*pi, n_points)``,
     scales it by the samples' extrema and casts it to the output dtype
     (``lut_dtype``: ``uint16`` stands for float16 bit patterns).  Here a
-    compiled rotation samples the curve within a known error instead, and
-    numpy's exact arithmetic is redone only where that error could matter:
-    at the samples that may hold an extremum, and at the entries whose error
-    interval straddles a rounding boundary of the output dtype (a few per
-    thousand).  float64 output needs every exact sample, as rsgt computes it.
+    compiled kernel samples the curve within a known error instead (see
+    ``_kernels.approximate_table``), and numpy's exact arithmetic is redone,
+    in one call, only where that error could matter: at the samples that may
+    be an extremum and at the entries whose rounding the error could change
+    (a few per thousand).  float64 output needs every exact sample.
     """
     if n_points == 1 or lut_dtype == np.float64 or not _numpy_sin_is_pointwise():
         y = rsgt_samples(curve, n_points)
         return _cast_exact(y, y.min(), y.max(), lut_dtype)
-    approx = curve_samples(curve, n_points, RESTART * 16)
-    error = SAMPLE_ERROR * float(np.sum(np.abs(curve[0, AMPLITUDE]) * (2.0 + curve[0, FREQUENCY])))
-    # Any sample further than 2 * error from the approximate extremum cannot be it.
-    near_min = np.flatnonzero(approx <= approx.min() + 2 * error)
-    near_max = np.flatnonzero(approx >= approx.max() - 2 * error)
-    ymin = rsgt_samples(curve, n_points, near_min).min()
-    ymax = rsgt_samples(curve, n_points, near_max).max()
-    if not ymax > ymin:
-        return _cast_exact(approx, ymin, ymax, lut_dtype)
-    # The scaled value is off by error / span plus a few roundings.
-    delta = error / (ymax - ymin) * (1 + 2.0**-20) + 2.0**-50
+    error = SAMPLE_ERROR * sum(abs(a) * (2.0 + f) for f, a in
+                               zip(curve[0, FREQUENCY].tolist(), curve[0, AMPLITUDE].tolist()))
     table = np.empty(n_points, lut_dtype)
-    unsafe = np.flatnonzero(rounded_table(approx, np.array([ymin, ymax]), delta, table, CHUNK))
-    if unsafe.size:
-        table[unsafe] = _cast_exact(rsgt_samples(curve, n_points, unsafe), ymin, ymax, lut_dtype)
+    finish = _compiled_sin_is_numpys()
+    unsafe = approximate_table(curve, error, table, finish, SAMPLES_CHUNK)
+    if finish:
+        return table
+    exact = rsgt_samples(curve, n_points, unsafe)
+    # Every exact sample lies within the extrema and the unsafe ones include
+    # both extrema, so their own extrema are the table's.
+    table[unsafe] = _cast_exact(exact, exact.min(), exact.max(), lut_dtype)
     return table
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from ._layout import AMPLITUDE, FREQUENCY, PHASE
 
@@ -24,6 +25,11 @@ TWO_PI = 2.0 * np.pi
 # ---------------------------------------------------------------- sampling
 
 
+#: Batches with at most this many sinusoids in all are drawn with Python floats,
+#: which cost less than numpy calls on tiny arrays (the arithmetic is the same).
+SMALL_DRAW = 32
+
+
 def _from_uniforms(u, n_elements, n_sinusoids, min_frequency, max_frequency):
     """Curve parameters ``(n, 3, K)`` from ``3 * n * K`` uniforms on [0, 1).
 
@@ -32,9 +38,22 @@ def _from_uniforms(u, n_elements, n_sinusoids, min_frequency, max_frequency):
     ``Generator.uniform(low, high)`` (``low + (high - low) * u``), so the values
     equal three ``uniform`` calls on the same stream.
     """
+    m = n_elements * n_sinusoids
+    width = max_frequency - min_frequency
+    if m <= SMALL_DRAW:
+        u = u.tolist()
+        flat = [0.0] * (3 * m)
+        for i in range(m):
+            b, k = divmod(i, n_sinusoids)
+            f = min_frequency + width * u[i]
+            low = -1.0 / f
+            flat[(3 * b + FREQUENCY) * n_sinusoids + k] = f
+            flat[(3 * b + AMPLITUDE) * n_sinusoids + k] = low + (1.0 / f - low) * u[m + i]
+            flat[(3 * b + PHASE) * n_sinusoids + k] = TWO_PI * u[2 * m + i]
+        return np.array(flat).reshape(n_elements, 3, n_sinusoids)
     u = u.reshape(3, n_elements, n_sinusoids)
     curve = np.empty((n_elements, 3, n_sinusoids))
-    f = min_frequency + (max_frequency - min_frequency) * u[0]
+    f = min_frequency + width * u[0]
     low = -1.0 / f
     curve[:, FREQUENCY] = f
     curve[:, AMPLITUDE] = low + (1.0 / f - low) * u[1]
@@ -98,14 +117,15 @@ def legacy_parameters(n_sinusoids, min_frequency, max_frequency):
     ndarray
         float64 ``(1, 3, n_sinusoids)``.
     """
-    u = np.random.random_sample(3 * n_sinusoids).reshape(n_sinusoids, 3)
-    curve = np.empty((1, 3, n_sinusoids))
-    f = min_frequency + (max_frequency - min_frequency) * u[:, 0]
-    low = -1.0 / f
-    curve[0, FREQUENCY] = f
-    curve[0, AMPLITUDE] = low + (1.0 / f - low) * u[:, 1]
-    curve[0, PHASE] = (2 * np.pi - 0.0) * u[:, 2]
-    return curve
+    u = np.random.random_sample(3 * n_sinusoids).tolist()
+    curve = [0.0] * (3 * n_sinusoids)
+    for k in range(n_sinusoids):  # Python floats: the same IEEE arithmetic as numpy's
+        f = min_frequency + (max_frequency - min_frequency) * u[3 * k]
+        low = -1.0 / f
+        curve[FREQUENCY * n_sinusoids + k] = f
+        curve[AMPLITUDE * n_sinusoids + k] = low + (1.0 / f - low) * u[3 * k + 1]
+        curve[PHASE * n_sinusoids + k] = 2 * np.pi * u[3 * k + 2]
+    return np.array(curve).reshape(1, 3, n_sinusoids)
 
 
 # ---------------------------------------------------------------- grids
@@ -121,11 +141,17 @@ def rsgt_samples(curve, n_points, indices=None):
         t = np.linspace(0, 2 * np.pi, n_points)
     else:
         # linspace's own arithmetic: index times step, the last point exactly 2*pi.
-        t = np.asarray(indices, dtype=np.float64) * (2 * np.pi / (n_points - 1))
-        t[np.asarray(indices) == n_points - 1] = 2 * np.pi
+        indices = np.asarray(indices)
+        t = indices * (2 * np.pi / (n_points - 1))
+        if len(indices) and indices.max() == n_points - 1:
+            t[indices == n_points - 1] = 2 * np.pi
+    # Every sinusoid in one call (the same elementwise operations), then
+    # summed in rsgt's order: y = 0, y += term_0, y += term_1, ...
+    f, a, o = (curve[0, column, :, None] for column in (FREQUENCY, AMPLITUDE, PHASE))
+    terms = a * np.sin(f * (t + o))
     y = np.zeros_like(t)
-    for f, a, o in zip(curve[0, FREQUENCY], curve[0, AMPLITUDE], curve[0, PHASE]):
-        y += a * np.sin(f * (t + o))
+    for term in terms:
+        y += term
     return y
 
 
@@ -151,17 +177,16 @@ def dense_grid_points(curve, tolerance, smallest=1025, largest=65537):
 
 
 def position_unit(lo, hi):
-    """Power of two ``u`` that keeps ``(u*v - u*lo) / (u*hi - u*lo)`` finite.
+    """Power of two ``u`` that keeps ``(u*v - u*lo) / (u*hi - u*lo)`` finite (Python floats).
 
     Halves (``u = 0.5``) keep ``hi - lo`` from overflowing for ranges as wide as
     the float64 line; for spans below 1e-30 (subnormal data) ``u`` grows so that
     the inverse span stays finite, even in float32.
     """
-    lo = np.asarray(lo, dtype=np.float64)
-    hi = np.asarray(hi, dtype=np.float64)
-    half_span = np.where(hi > lo, 0.5 * hi - 0.5 * lo, 1.0)
-    exponent = np.frexp(half_span)[1]
-    return np.where(half_span < 1e-30, np.ldexp(1.0, np.minimum(1000, -exponent)), 0.5)
+    half_span = 0.5 * hi - 0.5 * lo if hi > lo else 1.0
+    if half_span < 1e-30:
+        return math.ldexp(1.0, min(1000, -math.frexp(half_span)[1]))
+    return 0.5
 
 
 # ---------------------------------------------------------------- the record
@@ -247,7 +272,9 @@ class Curves:
 
     __slots__ = ("frequencies", "amplitudes", "offsets", "bounds", "extrema")
 
-    def __init__(self, frequencies, amplitudes, offsets, ranges, extrema=None):
+    def __init__(self, frequencies: npt.ArrayLike, amplitudes: npt.ArrayLike,
+                 offsets: npt.ArrayLike, ranges: Sequence[tuple[float, float]],
+                 extrema: npt.ArrayLike | None = None) -> None:
         params = [_frozen(p) for p in (frequencies, amplitudes, offsets)]
         names = ("frequencies", "amplitudes", "offsets")
         for name, p in zip(names, params):
@@ -288,16 +315,16 @@ class Curves:
 
     # ---------------------------------------------------------------- container
 
-    def __len__(self):
+    def __len__(self) -> int:
         return self.frequencies.shape[0]
 
     @property
-    def n_sinusoids(self):
+    def n_sinusoids(self) -> int:
         """Number of sinusoids per curve."""
         return self.frequencies.shape[1]
 
     @property
-    def ranges(self):
+    def ranges(self) -> np.ndarray:
         """float64 ``(B, 2)``: each element's (lo, hi)."""
         return np.array(self.bounds, dtype=np.float64).reshape(len(self), 2)
 
@@ -314,7 +341,7 @@ class Curves:
         """Curves from packed parameters ``(B, 3, K)``, ranges and optional extrema."""
         return cls(curve[:, FREQUENCY], curve[:, AMPLITUDE], curve[:, PHASE], ranges, extrema)
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int | slice | Sequence[int] | np.ndarray) -> Curves:
         """The curves of some elements: an int, a slice or a sequence of ints (or bools)."""
         if isinstance(index, (bool, np.bool_)):
             raise TypeError("Curves indices must be ints, slices or sequences of ints")
@@ -337,7 +364,7 @@ class Curves:
                       None if self.extrema is None else self.extrema[rows])
 
     @classmethod
-    def concatenate(cls, curves):
+    def concatenate(cls, curves: Iterable[Curves]) -> Curves:
         """One ``Curves`` of the elements of several, in order (all with one ``n_sinusoids``)."""
         curves = list(curves)
         if not curves or not all(isinstance(c, Curves) for c in curves):
@@ -378,7 +405,7 @@ class Curves:
 
     FIELDS = ("frequencies", "amplitudes", "offsets", "ranges", "extrema")
 
-    def to_dict(self):
+    def to_dict(self) -> dict:
         """Plain lists and numbers (JSON-serialisable) that :meth:`from_dict` turns back exactly."""
         return {
             "frequencies": self.frequencies.tolist(),
@@ -389,7 +416,7 @@ class Curves:
         }
 
     @classmethod
-    def from_dict(cls, data):
+    def from_dict(cls, data: Mapping) -> Curves:
         """The ``Curves`` :meth:`to_dict` described; a malformed field raises ``ValueError``."""
         if not isinstance(data, Mapping):
             raise ValueError(f"curves data must be a mapping, got {type(data).__name__}")
@@ -417,7 +444,7 @@ class Curves:
 
     # ---------------------------------------------------------------- evaluation
 
-    def evaluate(self, values):
+    def evaluate(self, values: npt.ArrayLike) -> np.ndarray:
         """Each element's transfer function at the given input values.
 
         Parameters
@@ -478,11 +505,11 @@ class Curves:
             t[clipped == hi] = TWO_PI  # linspace ends exactly at 2*pi
             return t
         lo_f, hi_f = float(lo), float(hi)
-        unit = float(position_unit(lo_f, hi_f))
+        unit = position_unit(lo_f, hi_f)
         w = np.clip(v.astype(np.float64), lo_f, hi_f)
         return (unit * w - unit * lo_f) * (TWO_PI / (unit * hi_f - unit * lo_f))
 
-    def sample(self, num=256):
+    def sample(self, num: int = 256) -> tuple[np.ndarray, np.ndarray]:
         """Evenly spaced input values over each range and the outputs there.
 
         Parameters

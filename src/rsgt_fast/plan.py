@@ -48,20 +48,31 @@ def rows(array):
     The kind is ``'int'`` (integers; bools come as uint8), ``'half'`` (float16,
     returned as its uint16 bit patterns) or ``'float'``.
     """
-    if array.dtype == np.bool_:
+    kind = array.dtype.kind
+    if kind == "b":
         array = array.view(np.uint8)
-    if not array.dtype.isnative:
+    elif not array.dtype.isnative:
         array = array.astype(array.dtype.newbyteorder("="))
-    flat = np.ascontiguousarray(array).reshape(array.shape[0], -1)
-    if flat.dtype == np.float16:
-        return flat.view(np.uint16), "half"
-    return flat, "float" if flat.dtype.kind == "f" else "int"
+    if not array.flags.c_contiguous:
+        array = np.ascontiguousarray(array)
+    flat = array.reshape(array.shape[0], -1)
+    if kind == "f":
+        if flat.dtype.itemsize == 2:
+            return flat.view(np.uint16), "half"
+        return flat, "float"
+    return flat, "int"
+
+
+@functools.cache
+def int_limits(dtype):
+    """``(min, max)`` of an integer dtype, as Python ints."""
+    info = np.iinfo(dtype)
+    return int(info.min), int(info.max)
 
 
 def clip_bounds(dtype, bounds):
     """Each integer range clamped to what ``dtype`` holds, as a ``(B, 2)`` array of ``dtype``."""
-    info = np.iinfo(dtype)
-    lo, hi = int(info.min), int(info.max)
+    lo, hi = int_limits(dtype)
     return np.array([[min(max(a, lo), hi), min(max(b, lo), hi)] for a, b in bounds], dtype)
 
 
@@ -93,24 +104,23 @@ class Plan:
 
 
 def _is_int_range(pair):
-    return isinstance(pair[0], int) and isinstance(pair[1], int)
+    return type(pair[0]) is int and type(pair[1]) is int
 
 
-def _route(kind, x2, pair, out_dtype, small_table):
+def _route(kind, itemsize, float32_in, pair, out_dtype, small_table):
     """What element with range ``pair`` needs: ``(table, working float type, integer)``.
 
     ``integer``: integer input placed in integer arithmetic (integral ranges).
     """
-    on_ints = kind == "int" and _is_int_range(pair) and pair[1] - pair[0] < GRID_MAX
-    if kind == "half" or (kind == "int" and x2.dtype.itemsize <= 2):
+    if kind == "half" or (kind == "int" and itemsize <= 2):
         return ("lookup" if kind == "half" or not small_table else "index"), np.float64, False
-    if on_ints:
-        return "index", np.float64, False
     if kind == "int":
+        if _is_int_range(pair) and pair[1] - pair[0] < GRID_MAX:
+            return "index", np.float64, False
         return "interp", np.float64, _is_int_range(pair)
-    if (x2.dtype == np.float32 and out_dtype != np.float64
-            and all(np.float32(v) == v for v in pair)
-            and float(position_unit(float(pair[0]), float(pair[1]))) == 0.5):
+    lo, hi = float(pair[0]), float(pair[1])
+    if (float32_in and out_dtype != np.float64 and float(np.float32(lo)) == lo
+            and float(np.float32(hi)) == hi and position_unit(lo, hi) == 0.5):
         return "interp", np.float32, False
     return "interp", np.float64, False
 
@@ -122,12 +132,15 @@ def make_plans(x2, kind, curve, bounds, out_dtype):
     covers the whole batch, else the indices of the elements it covers.
     """
     on_ints = [kind == "int" and _is_int_range(p) and p[1] - p[0] < GRID_MAX for p in bounds]
+    itemsize = x2.dtype.itemsize
     # 8/16-bit rows on integer grids may take either table (the same values):
     # the full one pays off on large inputs and is needed by dense rows.
-    small_table = all(on_ints) and x2.size < FULL_TABLE_MIN << (8 * x2.dtype.itemsize)
-    routes = [_route(kind, x2, p, out_dtype, small_table) for p in bounds]
-    if len(set(routes)) == 1:
-        return [(None, _plan(x2, kind, curve, bounds, on_ints, *routes[0]))]
+    small_table = all(on_ints) and x2.size < FULL_TABLE_MIN << (8 * itemsize)
+    float32_in = x2.dtype == np.float32
+    routes = [_route(kind, itemsize, float32_in, p, out_dtype, small_table) for p in bounds]
+    first = routes[0]
+    if all(route == first for route in routes):
+        return [(None, _plan(x2, kind, curve, bounds, on_ints, *first))]
     groups = {}
     for b, route in enumerate(routes):
         groups.setdefault(route, []).append(b)
@@ -139,42 +152,45 @@ def make_plans(x2, kind, curve, bounds, out_dtype):
 
 def _plan(x2, kind, curve, bounds, on_ints, table, work, integer):
     n_rows = len(bounds)
-    dense_points = None
-    if not all(on_ints):
+    if all(on_ints):
+        points = [hi - lo + 1 for lo, hi in bounds]
+    else:
         dense_points = dense_grid_points(curve, DENSE_TOLERANCE[kind]).tolist()
-    points = np.array([
-        p[1] - p[0] + 1 if exact else (1 if p[1] == p[0] else dense_points[b])
-        for b, (p, exact) in enumerate(zip(bounds, on_ints))
-    ], dtype=np.int64)
-    dense = np.array([not exact for exact in on_ints]) & (points > 1)
+        points = [hi - lo + 1 if exact else (1 if hi == lo else dense_points[b])
+                  for b, ((lo, hi), exact) in enumerate(zip(bounds, on_ints))]
+    clip = None
     if table == "index" or integer:
         clip = clip_bounds(x2.dtype, bounds)
-    else:
-        clip = np.zeros((n_rows, 2), x2.dtype)
-    offset = -int(np.iinfo(x2.dtype).min) if table == "lookup" and kind == "int" else 0
+        clip_lo = clip[:, CLIP_LO].tolist()
+    offset = -int_limits(x2.dtype)[0] if table == "lookup" and kind == "int" else 0
 
-    place = np.zeros((n_rows, N_PLACE))
-    for b, ((lo, hi), g) in enumerate(zip(bounds, points.tolist())):
+    place = []
+    for b, ((lo, hi), g) in enumerate(zip(bounds, points)):
         lo_f, hi_f = float(lo), float(hi)
-        unit = 0.5 if on_ints[b] else float(position_unit(lo_f, hi_f))
+        unit = 0.5 if on_ints[b] else position_unit(lo_f, hi_f)
         # Spans of integer ranges come from Python integers: exact where float64
         # endpoints near 2**63 are not.
         span = unit * float(hi - lo) if _is_int_range((lo, hi)) else unit * hi_f - unit * lo_f
         scale = (g - 1) / span if hi > lo else 0.0
         if table == "lookup":
-            base = min(max(float(lo - (-offset)), -_FAR), _FAR) if on_ints[b] else 0.0
+            base = min(max(float(lo + offset), -_FAR), _FAR) if on_ints[b] else 0.0
         elif table == "index":
-            base = float(min(max(int(clip[b, CLIP_LO]) - lo, 0), g - 1))
+            base = float(min(max(clip_lo[b] - lo, 0), g - 1))
         elif integer:
-            base = min(max(float(int(clip[b, CLIP_LO]) - lo) * unit * scale, 0.0), g - 1.0)
+            base = min(max(float(clip_lo[b] - lo) * unit * scale, 0.0), g - 1.0)
         else:
             base = 0.0
-        place[b, [LO, HI, UNIT_LO, SCALE, UNIT, LAST, BASE]] = (
-            lo_f, hi_f, unit * lo_f, scale, unit, g - 1.0, base)
-    grid = Grid(points=points, dense=dense, values=np.empty((n_rows, int(points.max()))),
-                extrema=np.empty((n_rows, 2)))
-    job = Job(chunk=CHUNK, offset=offset, half_in=kind == "half", integer=integer)
-    return Plan(table=table, grid=grid, place=place.astype(work), clip=clip, job=job)
+        row = [0.0] * N_PLACE
+        row[LO], row[HI], row[UNIT_LO], row[SCALE] = lo_f, hi_f, unit * lo_f, scale
+        row[UNIT], row[LAST], row[BASE] = unit, g - 1.0, base
+        place.append(row)
+    dense = [not exact and g > 1 for exact, g in zip(on_ints, points)]
+    grid = Grid(points=np.array(points, np.int64), dense=np.array(dense),
+                values=np.empty((n_rows, max(points))), extrema=np.empty((n_rows, 2)))
+    if clip is None:
+        clip = np.zeros((n_rows, 2), x2.dtype)
+    return Plan(table=table, grid=grid, place=np.array(place, work), clip=clip,
+                job=_job(offset, kind == "half", integer))
 
 
 @functools.cache
@@ -199,7 +215,7 @@ def run(plan, x2, curve, out2):
     Fills ``plan.grid.extrema``.
     """
     grid, n_rows = plan.grid, x2.shape[0]
-    width = int(grid.points.max())
+    width = grid.values.shape[1]
     if plan.table == "lookup":
         table = np.empty((n_rows, 1 << (8 * x2.dtype.itemsize)), out2.dtype)
         transform_lookup(x2, curve, grid, plan.place, _entries(x2.dtype, plan.job.half_in), table,
@@ -240,15 +256,19 @@ def apply(x2, kind, curve, bounds, shape, out_dtype, out=None):
     return result, extrema
 
 
+@functools.cache
+def _job(offset, half_in, integer):
+    return Job(chunk=CHUNK, offset=offset, half_in=half_in, integer=integer)
+
+
 def lookup_table(x2, table, out2):
     """``out2 = table[x2 - dtype min]``: a full table of an 8/16-bit dtype, one call."""
-    offset = -int(np.iinfo(x2.dtype).min) if x2.dtype.kind in "iu" else 0
-    lookup(x2, table, out2, Job(chunk=CHUNK, offset=offset, half_in=False, integer=False))
+    offset = -int_limits(x2.dtype)[0] if x2.dtype.kind in "iu" else 0
+    lookup(x2, table, out2, _job(offset, False, False))
 
 
 def index_table(x2, clip, base, table, out2):
     """``out2 = table[base + clamp(x2, clip) - clip lo]`` (one row of bounds per element)."""
     place = np.zeros((x2.shape[0], N_PLACE))
     place[:, BASE] = base
-    lookup_index(x2, clip, place, table, out2, Job(chunk=CHUNK, offset=0, half_in=False,
-                                                   integer=False))
+    lookup_index(x2, clip, place, table, out2, _job(0, False, False))
