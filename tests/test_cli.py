@@ -15,6 +15,8 @@ pytest.importorskip("pydicom")
 
 from matplotlib import image as mpimg  # noqa: E402
 
+import rsgt_fast  # noqa: E402
+from rsgt_fast import cli  # noqa: E402
 from rsgt_fast.cli import main  # noqa: E402
 
 
@@ -208,6 +210,32 @@ def test_augment_seed_makes_runs_reproducible(capsys, tmp_path, nifti, nrrd):
     # The first input's copies do not depend on what follows it.
     assert run(capsys, "augment", nifti, "-o", tmp_path / "d", "--n", 2, "--seed", 7)[0] == 0
     np.testing.assert_array_equal(load(tmp_path / "d" / "ct_rsgt1.nii.gz"), a0)
+
+
+def test_augment_key_name_ignores_order_and_other_inputs(capsys, tmp_path, nifti, nrrd):
+    assert run(capsys, "augment", nifti, nrrd, "-o", tmp_path / "a", "--n", 2, "--seed", 3,
+               "--key", "name")[0] == 0
+    assert run(capsys, "augment", nrrd, "-o", tmp_path / "b", "--n", 2, "--seed", 3,
+               "--key", "name")[0] == 0
+    assert run(capsys, "augment", nrrd, nifti, "-o", tmp_path / "c", "--n", 2, "--seed", 3,
+               "--key", "name")[0] == 0
+    mr = [sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / d / "mr_rsgt1.nrrd")))
+          for d in "abc"]
+    np.testing.assert_array_equal(mr[0], mr[1])
+    np.testing.assert_array_equal(mr[0], mr[2])
+    np.testing.assert_array_equal(load(tmp_path / "a" / "ct_rsgt0.nii.gz"),
+                                  load(tmp_path / "c" / "ct_rsgt0.nii.gz"))
+    # The stream is the name's child of SeedSequence(seed), drawn as one batch.
+    image = sitk.GetArrayFromImage(sitk.ReadImage(str(nrrd)))
+    stream = np.random.SeedSequence(3, spawn_key=(cli.name_key(nrrd),))
+    expected = rsgt_fast.transform_batch(np.stack([image, image]),
+                                         rng=np.random.default_rng(stream))
+    np.testing.assert_array_equal(mr[0], expected[1])
+    # By index, the nrrd's copies change with its position.
+    assert run(capsys, "augment", nifti, nrrd, "-o", tmp_path / "d", "--n", 2,
+               "--seed", 3)[0] == 0
+    assert not np.array_equal(
+        sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "d" / "mr_rsgt1.nrrd"))), mr[0])
 
 
 def test_failed_file_is_one_line_and_others_still_done(capsys, tmp_path, nifti, nrrd):

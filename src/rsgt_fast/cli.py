@@ -9,6 +9,7 @@ Errors are reported as one line on stderr; the exit status is 0 on success,
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 import textwrap
 import time
@@ -111,7 +112,10 @@ def build_parser():
 
             With --seed the run is reproducible: input number i (in the order
             given) gets the i-th child of numpy.random.SeedSequence(seed), and
-            its K copies are drawn from it in one batch.  Inputs are never
+            its K copies are drawn from it in one batch.  With --key name an
+            input's child is chosen by its file name instead (the first 8 bytes
+            of the name's SHA-256), so a file gets the same copies whatever
+            other files the run holds and in whatever order they are given.  Inputs are never
             overwritten; existing outputs only with --overwrite.  A file that
             fails is reported in one line and the others are still processed;
             the exit status is then 1.
@@ -122,6 +126,9 @@ def build_parser():
                          help="folder for the outputs (created if missing)")
     augment.add_argument("--n", type=int, default=1, help="copies per input (default 1)")
     augment.add_argument("--seed", type=int, help="seed of the whole run (default: random)")
+    augment.add_argument("--key", choices=["index", "name"], default="index",
+                         help="what selects an input's random stream: its position in the "
+                              "list (default) or its file name")
     augment.add_argument("--dtype", default="float32", choices=["float16", "float32", "float64"],
                          help="output data type (default float32; float16 only for .npy)")
     augment.add_argument("--min-max", type=float, nargs=2, metavar=("LO", "HI"),
@@ -285,6 +292,21 @@ def preview_figure(plane, outputs, curves, kind, name, seed):
 # ---------------------------------------------------------------- augment
 
 
+def name_key(path):
+    """The stream key of an input under ``--key name``: its file name's SHA-256, 63 bits."""
+    digest = hashlib.sha256(Path(path).name.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+def input_streams(seed, inputs, key="index"):
+    """One ``SeedSequence`` per input: child ``i`` (``key='index'``) or child ``name_key``."""
+    root = np.random.SeedSequence(seed)
+    if key == "index":
+        return root.spawn(len(inputs))
+    keys = [name_key(p) for p in inputs]
+    return [np.random.SeedSequence(root.entropy, spawn_key=(k,)) for k in keys]
+
+
 def _augment(args):
     if args.n < 1:
         raise _usage("augment", f"--n must be >= 1, got {args.n}")
@@ -296,7 +318,7 @@ def _augment(args):
     inputs = [Path(p) for p in args.inputs]
     protected = {p.resolve() for p in inputs}
     bounds = _min_max(args.min_max)
-    seeds = np.random.SeedSequence(args.seed).spawn(len(inputs))
+    seeds = input_streams(args.seed, inputs, args.key)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     written, failed = set(), []
     progress = tqdm(list(zip(inputs, seeds, strict=True)), desc=PROG, unit="file", file=sys.stderr,
