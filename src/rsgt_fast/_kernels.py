@@ -411,11 +411,12 @@ def fill_pairs(b, grid, pairs):
 def gather_lookup(task, n_chunks, x, table, out, job):
     """``out = table[b, x + offset]`` over one task (8/16-bit input, no clamping)."""
     b, start, stop = task_span(task, n_chunks, job.chunk, x.shape[1])
-    xb = x[b]
-    ob = out[b]
+    # Slices indexed from 0 let the compiler drop negative-index checks and vectorise.
+    xb = x[b, start:stop]
+    ob = out[b, start:stop]
     tb = table[b]
     offset = job.offset
-    for i in range(start, stop):
+    for i in range(stop - start):
         ob[i] = tb[np.uint64(np.int64(xb[i]) + offset)]
 
 
@@ -423,12 +424,12 @@ def gather_lookup(task, n_chunks, x, table, out, job):
 def gather_index(task, n_chunks, x, clip, place, table, out, job):
     """``out = table[b, BASE + clamp(x, CLIP_LO, CLIP_HI) - CLIP_LO]`` over one task."""
     b, start, stop = task_span(task, n_chunks, job.chunk, x.shape[1])
-    xb = x[b]
-    ob = out[b]
+    xb = x[b, start:stop]
+    ob = out[b, start:stop]
     tb = table[b, np.int64(place[b, BASE]):]
     lo = clip[b, CLIP_LO]
     hi = clip[b, CLIP_HI]
-    for i in range(start, stop):
+    for i in range(stop - start):
         ob[i] = tb[np.uint64(np.int64(min(max(xb[i], lo), hi)) - np.int64(lo))]
 
 
@@ -666,12 +667,12 @@ def _finish(curve, table, indices):
 @helper
 def _ct_task(task, n_chunks, x, consts, out, chunk):
     b, start, stop = task_span(task, n_chunks, chunk, x.shape[1])
-    xb = x[b]
-    ob = out[b]
+    xb = x[b, start:stop]
+    ob = out[b, start:stop]
     shift = consts[0]
     low = consts[1]
     high = consts[2]
-    for i in range(start, stop):
+    for i in range(stop - start):
         c = min(max(xb[i] + shift, low), high)
         if ob.itemsize == 2:
             ob[i] = half_bits(half_value(half_bits(c)) / 4096.0)
@@ -734,8 +735,8 @@ def collect_bin(x, code, shift, offset, target, starts, keys):
 @helper
 def _mr_task(task, n_chunks, x, bounds, out, chunk):
     b, start, stop = task_span(task, n_chunks, chunk, x.shape[1])
-    xb = x[b]
-    ob = out[b]
+    xb = x[b, start:stop]
+    ob = out[b, start:stop]
     p5 = bounds[0]
     p95 = bounds[1]
     as_float32 = bounds[2] != 0.0
@@ -743,7 +744,7 @@ def _mr_task(task, n_chunks, x, bounds, out, chunk):
     # by a power of two changes no rounding.
     half_p5 = 0.5 * p5
     span = 0.5 * p95 - half_p5
-    for i in range(start, stop):
+    for i in range(stop - start):
         v = float(np.float32(xb[i])) if as_float32 else float(xb[i])
         if span > 0.0:
             y = min(max((0.5 * v - half_p5) / span, 0.0), 1.0)
