@@ -139,6 +139,12 @@ def uint16_batch(full_size):
     return x
 
 
+@pytest.fixture(scope="session")
+def make_ct():
+    """The phantom generator, ``make_ct(shape, rng)``, for modules that need their own sizes."""
+    return ct_phantom
+
+
 @pytest.fixture
 def timed(benchmark):
     """``timed(fn, **info)``: benchmark ``fn`` and return its result.
