@@ -122,16 +122,9 @@ def transform_batch(x, *, n_sinusoids=N_SINUSOIDS, min_frequency=MIN_FREQUENCY,
     """
     opts = _validate.curve_options(n_sinusoids, min_frequency, max_frequency, min_max_val, dtype)
     return_curves = _validate.flag(return_curves, "return_curves")
-    if curves is not None:
-        conflicts = [name for name, value in (
-            ("rng", rng), ("keys", keys), ("min_max_val", min_max_val),
-            ("n_sinusoids", n_sinusoids), ("min_frequency", min_frequency),
-            ("max_frequency", max_frequency)) if _validate.given(value)]
-        if conflicts:
-            raise ValueError(f"curves= replays stored curves and ranges; it cannot be combined "
-                             f"with {', '.join(conflicts)}")
-        if not isinstance(curves, Curves):
-            raise TypeError(f"curves must be a rsgt_fast.Curves, got {type(curves).__name__}")
+    replay_conflicts(curves, rng=rng, keys=keys, min_max_val=min_max_val,
+                     n_sinusoids=n_sinusoids, min_frequency=min_frequency,
+                     max_frequency=max_frequency)
     array = _validate.input_array(x, "x")
     n_rows = array.shape[0]
     if curves is not None and len(curves) != n_rows:
@@ -158,6 +151,18 @@ def transform_batch(x, *, n_sinusoids=N_SINUSOIDS, min_frequency=MIN_FREQUENCY,
     if return_curves:
         return result, Curves.from_packed(curve, bounds, extrema)
     return result
+
+
+def replay_conflicts(curves, **options):
+    """Check ``curves`` (if given) is a :class:`Curves` and no drawing option was passed."""
+    if curves is None:
+        return
+    conflicts = [name for name, value in options.items() if _validate.given(value)]
+    if conflicts:
+        raise ValueError(f"curves= replays stored curves and ranges; it cannot be combined "
+                         f"with {', '.join(conflicts)}")
+    if not isinstance(curves, Curves):
+        raise TypeError(f"curves must be a rsgt_fast.Curves, got {type(curves).__name__}")
 
 
 def draw_parameters(source, keys, n_rows, opts):

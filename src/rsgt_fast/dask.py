@@ -1,0 +1,190 @@
+"""The batch engine on Dask arrays: batches and volumes larger than one machine.
+
+:func:`transform_batch` takes a ``dask.array.Array`` (batch on axis 0, any
+chunking) and returns a lazy array whose computed value equals
+``rsgt_fast.transform_batch`` on the same data, bit for bit, for the same
+``rng`` and ``keys``:
+
+1. the curve parameters are drawn on the client, exactly as the in-memory
+   call draws them (one ``Generator`` for the batch, or one stream per key);
+2. with ``min_max_val=None``, each element's min and max come from a Dask
+   reduction over its spatial axes (lazily, as part of the graph);
+3. every block is one ``rsgt_fast.transform_batch(block, curves=...)`` call
+   with its rows' curves and ranges, so no block leaves the worker that holds
+   it and the result does not depend on the chunking, the scheduler or which
+   worker ran which block.
+
+Building the graph computes and compiles nothing.  Requires the
+``rsgt-fast[dask]`` extra (dask[array], distributed, zarr).
+
+Examples
+--------
+>>> import numpy as np, dask.array as da, rsgt_fast, rsgt_fast.dask
+>>> x = np.random.default_rng(0).integers(0, 4096, size=(4, 16, 16, 16), dtype=np.int16)
+>>> lazy = rsgt_fast.dask.transform_batch(da.from_array(x, chunks=(1, 8, 8, 8)), rng=3)
+>>> bool(np.array_equal(lazy.compute(), rsgt_fast.transform_batch(x, rng=3)))
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from . import _validate
+from ._optional import require
+from .batch import MAX_FREQUENCY, MIN_FREQUENCY, N_SINUSOIDS, RngLike, draw_parameters
+from .batch import transform_batch as _transform_batch
+from .batch import replay_conflicts
+from .curves import Curves
+
+_dask = require("dask", "dask", "rsgt_fast.dask")
+da = require("dask.array", "dask", "rsgt_fast.dask")
+
+__all__ = ["transform_batch"]
+
+
+def transform_batch(x, *, n_sinusoids: int = N_SINUSOIDS, min_frequency: float = MIN_FREQUENCY,
+                    max_frequency: float = MAX_FREQUENCY,
+                    min_max_val: tuple[float, float] | None = None, dtype="float32",
+                    rng: RngLike = None, keys: Sequence[int] | None = None,
+                    curves: Curves | None = None, return_curves: bool = False):
+    """Lazy random smooth gray value transformation of a Dask array, one curve per element.
+
+    Parameters
+    ----------
+    x : dask.array.Array
+        Batch on axis 0, any number of axes after it, any chunking (chunk
+        sizes must be known).  Any integer or bool dtype, float16, float32 or
+        float64.
+    n_sinusoids, min_frequency, max_frequency, min_max_val, dtype, rng, keys, curves
+        As for :func:`rsgt_fast.transform_batch`; the parameters are drawn
+        here, on the client, when the graph is built.
+    return_curves : bool
+        Also return the curves, as a ``dask.delayed`` object resolving to a
+        :class:`~rsgt_fast.Curves` (its ranges may come from the reduction):
+        ``out, curves = dask.compute(lazy, lazy_curves)`` computes both in one
+        pass.
+
+    Returns
+    -------
+    out : dask.array.Array
+        Lazy result of dtype ``dtype``, chunked like ``x``.
+    curves : dask.delayed.Delayed
+        Only with ``return_curves=True``.
+
+    Raises
+    ------
+    TypeError
+        ``x`` is not a Dask array, or has an unsupported dtype.
+    ValueError
+        Bad curve options, unknown chunk sizes, or a conflict with
+        ``curves=``; NaN or Inf in float input raises when computed.
+    """
+    if not isinstance(x, da.Array):
+        raise TypeError(f"x must be a dask.array.Array, got {type(x).__name__} "
+                        "(use rsgt_fast.transform_batch for in-memory arrays)")
+    opts = _validate.curve_options(n_sinusoids, min_frequency, max_frequency, min_max_val, dtype)
+    return_curves = _validate.flag(return_curves, "return_curves")
+    replay_conflicts(curves, rng=rng, keys=keys, min_max_val=min_max_val,
+                     n_sinusoids=n_sinusoids, min_frequency=min_frequency,
+                     max_frequency=max_frequency)
+    _validate.input_array(np.empty((1,) * max(x.ndim, 1), x.dtype), "x")
+    if x.ndim == 0:
+        raise ValueError("x must have at least one dimension, got a 0-d array")
+    if any(np.isnan(c) for sizes in x.chunks for c in sizes):
+        raise ValueError("x has unknown chunk sizes; call x.compute_chunk_sizes() first")
+    if x.size == 0:
+        raise ValueError(f"x must not be empty, got shape {x.shape}")
+    n_rows = x.shape[0]
+    if curves is not None and len(curves) != n_rows:
+        raise ValueError(f"curves holds {len(curves)} curves but x has {n_rows} elements")
+    kind = x.dtype.kind
+
+    if curves is not None:
+        params = curves.packed()
+        bounds = list(curves.bounds)
+    else:
+        if keys is not None:
+            source = _validate.root_seed(rng)
+            keys = _validate.keys(keys, n_rows)
+        else:
+            source = _validate.rng(rng)
+        params = draw_parameters(source, keys, n_rows, opts)
+        bounds = None if opts.min_max_val is None else [opts.min_max_val] * n_rows
+    same = bounds is not None and all(pair == bounds[0] for pair in bounds)
+
+    # Parameters (and known ranges) travel as small arrays chunked like axis 0.
+    batch_chunks = (x.chunks[0],)
+    params_d = da.from_array(params, chunks=batch_chunks + params.shape[1:])
+    if bounds is None:
+        ranges_d = _reduced_ranges(x)
+    elif same:  # every element has the same range: no per-row array needed
+        ranges_d = da.zeros((n_rows, 2), dtype=np.int8, chunks=batch_chunks + (2,))
+    else:  # replayed curves: each row's own stored range, as Python numbers
+        ranges_d = da.from_array(np.array(bounds, dtype=object), chunks=batch_chunks + (2,))
+    spatial = tuple(range(1, x.ndim))
+    out_index = (0,) + spatial
+    out = da.blockwise(
+        _apply_block, out_index,
+        x, out_index,
+        ranges_d, (0, x.ndim),
+        params_d, (0, x.ndim + 1, x.ndim + 2),
+        concatenate=True, dtype=opts.dtype,
+        meta=np.empty((0,) * x.ndim, opts.dtype),
+        common=bounds[0] if same else None, reduced=bounds is None, kind=kind,
+        out_dtype=opts.dtype,
+    )
+    if not return_curves:
+        return out
+    if bounds is not None:
+        ranges_d = bounds
+    lazy_curves = _dask.delayed(_curves, pure=True)(params, ranges_d, kind, x.dtype)
+    return out, lazy_curves
+
+
+def _reduced_ranges(x):
+    """``(B, 2)`` lazy array of each element's min and max, in ``x``'s dtype."""
+    axes = tuple(range(1, x.ndim))
+    if x.dtype.kind == "b":
+        x = x.astype(np.uint8)
+    lo = x.min(axis=axes) if axes else x
+    hi = x.max(axis=axes) if axes else x
+    return da.stack([lo, hi], axis=1).rechunk((x.chunks[0], 2))
+
+
+def _bounds_of(ranges, kind):
+    """Python ``(lo, hi)`` pairs from a reduced ``(b, 2)`` block, as the engine makes them."""
+    if kind == "f":
+        bad = ~np.isfinite(ranges.astype(np.float64)).all(axis=1)
+        if bad.any():
+            raise ValueError("x must be finite, but an element holds NaN or Inf")
+        return [(float(lo), float(hi)) for lo, hi in ranges.tolist()]
+    return [(int(lo), int(hi)) for lo, hi in ranges.tolist()]
+
+
+def _apply_block(block, ranges, params, *, common, reduced, kind, out_dtype):
+    """One engine call on one block with its rows' curves and ranges."""
+    if common is not None:
+        bounds = [common] * len(params)
+    elif reduced:
+        bounds = _bounds_of(ranges, kind)
+    else:
+        bounds = [tuple(pair) for pair in ranges.tolist()]
+    curves = Curves.from_packed(params, bounds)
+    return _transform_batch(block, curves=curves, dtype=out_dtype)
+
+
+def _curves(params, ranges, kind, dtype):
+    """The applied curves, with the extrema the engine derives for them."""
+    if isinstance(ranges, list):
+        bounds = ranges
+    else:
+        bounds = _bounds_of(np.asarray(ranges), kind)
+    curves = Curves.from_packed(params, bounds)
+    # The extrema depend only on the curves, the ranges and the input dtype,
+    # not on the values: any element of that dtype reproduces them.
+    probe = np.zeros((len(bounds), 1), dtype)
+    _, applied = _transform_batch(probe, curves=curves, return_curves=True)
+    return applied
