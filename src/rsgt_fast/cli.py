@@ -9,6 +9,7 @@ Errors are reported as one line on stderr; the exit status is 0 on success,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import sys
 import textwrap
@@ -109,6 +110,8 @@ def build_parser():
               rsgt-fast augment scans/*.nrrd -o out --n 2 --seed 0 --min-max -1024 3071
               rsgt-fast augment a.mha b.mha -o out --dtype float64 --overwrite
               rsgt-fast augment slices/*.npy -o out --dtype float16
+              rsgt-fast augment scans/*.nii.gz -o out --seed 0 --workers 4
+              rsgt-fast augment stack.zarr -o out --n 2 --seed 0
 
             With --seed the run is reproducible: input number i (in the order
             given) gets the i-th child of numpy.random.SeedSequence(seed), and
@@ -121,7 +124,8 @@ def build_parser():
             the exit status is then 1.
         """),
     )
-    augment.add_argument("inputs", nargs="+", metavar="INPUT", help="image files")
+    augment.add_argument("inputs", nargs="+", metavar="INPUT",
+                         help="image files, or .zarr arrays (batch on axis 0)")
     augment.add_argument("-o", "--output-dir", required=True, type=Path, metavar="OUTDIR",
                          help="folder for the outputs (created if missing)")
     augment.add_argument("--n", type=int, default=1, help="copies per input (default 1)")
@@ -134,6 +138,10 @@ def build_parser():
     augment.add_argument("--min-max", type=float, nargs=2, metavar=("LO", "HI"),
                          help="input range mapped onto the curves (default: each image's own)")
     augment.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    augment.add_argument("--workers", type=int, metavar="N",
+                         help="run the files on a local Dask cluster of N worker processes")
+    augment.add_argument("--scheduler", metavar="ADDRESS",
+                         help="run the files on an existing Dask cluster (tcp://host:port)")
 
     bench = commands.add_parser(
         "bench", formatter_class=formatter,
@@ -312,49 +320,177 @@ def _augment(args):
         raise _usage("augment", f"--n must be >= 1, got {args.n}")
     if args.min_max is not None and args.min_max[1] < args.min_max[0]:
         raise _usage("augment", "--min-max needs LO <= HI")
+    if args.workers is not None and args.workers < 1:
+        raise _usage("augment", f"--workers must be >= 1, got {args.workers}")
+    if args.workers is not None and args.scheduler is not None:
+        raise _usage("augment", "give --workers or --scheduler, not both")
     tqdm = require("tqdm", "io", "augment").tqdm
-    from . import io
+    from .io import ImageReadError
 
     inputs = [Path(p) for p in args.inputs]
-    protected = {p.resolve() for p in inputs}
-    bounds = _min_max(args.min_max)
+    options = {"bounds": _min_max(args.min_max), "dtype": args.dtype, "n": args.n}
     seeds = input_streams(args.seed, inputs, args.key)
     args.output_dir.mkdir(parents=True, exist_ok=True)
-    written, failed = set(), []
-    progress = tqdm(list(zip(inputs, seeds, strict=True)), desc=PROG, unit="file", file=sys.stderr,
-                    disable=None)
-    for path, seed in progress:
-        try:
-            targets = [io.output_path(path, k, args.output_dir) for k in range(args.n)]
-            for target in targets:
-                resolved = target.resolve()
-                if resolved in protected:
-                    raise ValueError(f"refusing to overwrite the input {target}")
-                if resolved in written:
-                    raise ValueError(f"{target} was already written for another input")
-                if target.exists() and not args.overwrite:
-                    raise ValueError(f"{target} exists (use --overwrite to replace it)")
-                io.check_writable(target, args.dtype)
-            image = io.read(path)
-            stack = np.broadcast_to(image.array, (args.n,) + image.array.shape)
-            outputs = transform_batch(stack, min_max_val=bounds, dtype=args.dtype,
-                                      rng=np.random.default_rng(seed))
-            for target, output in zip(targets, outputs, strict=True):
-                io.write(image.with_array(output), target)
-                written.add(target.resolve())
-        except MissingExtra:
-            raise
-        except Exception as exc:
+    jobs, failed = _plan_outputs(inputs, seeds, args)
+    written = 0
+    progress = tqdm(total=len(inputs), desc=PROG, unit="file", file=sys.stderr, disable=None)
+    progress.update(len(failed))
+    for path, text in failed:
+        progress.write(f"{PROG} augment: {path}: {text}", file=sys.stderr)
+    failed = [path for path, _ in failed]
+    with _cluster(args) as client:
+        for path, error in _run_jobs(jobs, options, client):
+            progress.update(1)
+            if error is None:
+                written += len(jobs[path][1])
+                continue
+            if isinstance(error, MissingExtra):
+                raise error
             failed.append(path)
-            text = " ".join(str(exc).split()) or type(exc).__name__
-            where = "" if isinstance(exc, io.ImageReadError) else f"{path}: "
+            text = " ".join(str(error).split()) or type(error).__name__
+            where = "" if isinstance(error, ImageReadError) else f"{path}: "
             progress.write(f"{PROG} augment: {where}{text}", file=sys.stderr)
     progress.close()
     done = len(inputs) - len(failed)
     summary = (f"{PROG} augment: {done} of {len(inputs)} files augmented, "
-               f"{len(written)} images written to {args.output_dir}")
+               f"{written} images written to {args.output_dir}")
     print(summary + (f"; {len(failed)} failed" if failed else ""), file=sys.stderr)
     return 1 if failed else 0
+
+
+def _plan_outputs(inputs, seeds, args):
+    """Each input's stream and output paths, checked before anything is read.
+
+    Returns ``(jobs, failed)``: ``jobs`` maps an input to ``(stream,
+    targets)`` in the order given, ``failed`` lists ``(input, reason)``.
+    """
+    from . import io
+
+    protected = {p.resolve() for p in inputs}
+    claimed, jobs, failed = set(), {}, []
+    for path, seed in zip(inputs, seeds, strict=True):
+        try:
+            if _is_zarr(path):
+                stem = path.name[:-len(".zarr")] if path.name.endswith(".zarr") else path.name
+                targets = [args.output_dir / f"{stem}_rsgt{k}.zarr" for k in range(args.n)]
+            else:
+                targets = [io.output_path(path, k, args.output_dir) for k in range(args.n)]
+            for target in targets:
+                resolved = target.resolve()
+                if resolved in protected:
+                    raise ValueError(f"refusing to overwrite the input {target}")
+                if resolved in claimed:
+                    raise ValueError(f"{target} is also an output of another input")
+                if target.exists() and not args.overwrite:
+                    raise ValueError(f"{target} exists (use --overwrite to replace it)")
+                if not _is_zarr(path):
+                    io.check_writable(target, args.dtype)
+        except ValueError as exc:
+            failed.append((path, " ".join(str(exc).split())))
+            continue
+        claimed.update(t.resolve() for t in targets)
+        jobs[path] = (seed, targets)
+    return jobs, failed
+
+
+def _is_zarr(path):
+    return Path(path).suffix.lower() == ".zarr"
+
+
+def augment_file(path, seed, targets, bounds, dtype, n):
+    """Write the ``n`` transformed copies of one input file to ``targets``.
+
+    Copies are drawn in one batch from ``numpy.random.default_rng(seed)``, so
+    a file's outputs depend only on its stream, not on where it runs.
+    """
+    from . import io
+
+    image = io.read(path)
+    stack = np.broadcast_to(image.array, (n,) + image.array.shape)
+    outputs = transform_batch(stack, min_max_val=bounds, dtype=dtype,
+                              rng=np.random.default_rng(seed))
+    for target, output in zip(targets, outputs, strict=True):
+        io.write(image.with_array(output), target)
+
+
+def augment_zarr(path, seed, targets, bounds, dtype, n):
+    """Write ``n`` transformed copies of a zarr batch (axis 0) through ``rsgt_fast.dask``.
+
+    Copy ``k`` draws its curves from child ``k`` of ``seed``; blocks are read,
+    transformed and written in parallel, chunk by chunk, on the current Dask
+    scheduler.
+    """
+    rdask = require("rsgt_fast.dask", "dask", "augment of .zarr")
+    da = require("dask.array", "dask", "augment of .zarr")
+    try:
+        x = da.from_zarr(str(path))
+    except Exception as exc:
+        raise ValueError(f"cannot read {path} as a zarr array: {exc}") from None
+    for target, child in zip(targets, seed.spawn(n), strict=True):
+        lazy = rdask.transform_batch(x, min_max_val=bounds, dtype=dtype,
+                                     rng=np.random.default_rng(child))
+        lazy.to_zarr(str(target), overwrite=True)
+
+
+def _run_jobs(jobs, options, client):
+    """Yield ``(input, error or None)`` as each input finishes."""
+    def call(path):
+        seed, targets = jobs[path]
+        fn = augment_zarr if _is_zarr(path) else augment_file
+        return fn, (path, seed, targets, options["bounds"], options["dtype"], options["n"])
+
+    if client is None:
+        for path in jobs:
+            fn, call_args = call(path)
+            try:
+                fn(*call_args)
+            except Exception as exc:
+                yield path, exc
+            else:
+                yield path, None
+        return
+    distributed = require("distributed", "dask", "augment --workers")
+    # zarr inputs are graphs of their own: run them from here, on the cluster.
+    local = [p for p in jobs if _is_zarr(p)]
+    futures = {}
+    for path in jobs:
+        if path not in local:
+            fn, call_args = call(path)
+            futures[client.submit(fn, *call_args, key=f"rsgt-fast-augment-{len(futures)}",
+                                  pure=False)] = path
+    for path in local:
+        fn, call_args = call(path)
+        try:
+            fn(*call_args)
+        except Exception as exc:
+            yield path, exc
+        else:
+            yield path, None
+    for future in distributed.as_completed(futures):
+        path = futures[future]
+        try:
+            future.result()
+        except Exception as exc:
+            yield path, exc
+        else:
+            yield path, None
+
+
+@contextlib.contextmanager
+def _cluster(args):
+    """A ``dask.distributed`` client for ``--workers``/``--scheduler``, else ``None``."""
+    if args.workers is None and args.scheduler is None:
+        yield None
+        return
+    distributed = require("distributed", "dask", "augment --workers")
+    if args.scheduler is not None:
+        with distributed.Client(args.scheduler) as client:
+            yield client
+        return
+    with distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as cluster:
+        with distributed.Client(cluster) as client:
+            yield client
 
 
 # ---------------------------------------------------------------- bench
