@@ -230,6 +230,7 @@ def main(argv=None):
     parser.add_argument("--output", type=Path, help="also write the report to this file")
     parser.add_argument("--json", type=Path, help="render this result file instead of running")
     parser.add_argument("--min-rounds", type=int, default=5, help="rounds per benchmark (5)")
+    parser.add_argument("--save-json", type=Path, help="also keep the raw results here")
     args = parser.parse_args(argv)
 
     command = shlex.join(["python", *pytest_command("RESULTS.json", args.min_rounds)[1:]])
@@ -241,6 +242,8 @@ def main(argv=None):
             path = Path(tmp) / "results.json"
             contention = run_suite(path, args.min_rounds)
             result = json.loads(path.read_text())
+            if args.save_json is not None:
+                args.save_json.write_text(path.read_text())
     report = render(result, command, contention)
     sys.stdout.write(report)
     if args.output is not None:
