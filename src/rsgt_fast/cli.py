@@ -82,7 +82,8 @@ def build_parser():
         """),
     )
     preview.add_argument("input", nargs="?", metavar="INPUT",
-                         help="image file (NIfTI, NRRD, MetaImage, DICOM or .npy)")
+                         help="image file (NIfTI, NRRD, MetaImage, DICOM or .npy) or a folder "
+                              "holding a DICOM series")
     preview.add_argument("--sample", choices=["ct", "mr"],
                          help="use pydicom's CT_small.dcm or MR_small.dcm instead of INPUT")
     preview.add_argument("-o", "--output", required=True, type=Path, metavar="PNG",
@@ -90,6 +91,8 @@ def build_parser():
     preview.add_argument("--n", type=int, default=3,
                          help="transformed versions, 1 to 12 (default 3)")
     preview.add_argument("--seed", type=int, help="seed of the curves (default: random)")
+    preview.add_argument("--series", metavar="UID",
+                         help="in a DICOM folder with several series, the one to show")
     preview.add_argument("--slice", type=int, metavar="K",
                          help="slice of a 3-D image (default: the middle one)")
     preview.add_argument("--min-max", type=float, nargs=2, metavar=("LO", "HI"),
@@ -125,7 +128,8 @@ def build_parser():
         """),
     )
     augment.add_argument("inputs", nargs="+", metavar="INPUT",
-                         help="image files, or .zarr arrays (batch on axis 0)")
+                         help="image files, folders holding a DICOM series (written as "
+                              "NIfTI), or .zarr arrays (batch on axis 0)")
     augment.add_argument("-o", "--output-dir", required=True, type=Path, metavar="OUTDIR",
                          help="folder for the outputs (created if missing)")
     augment.add_argument("--n", type=int, default=1, help="copies per input (default 1)")
@@ -138,6 +142,9 @@ def build_parser():
     augment.add_argument("--min-max", type=float, nargs=2, metavar=("LO", "HI"),
                          help="input range mapped onto the curves (default: each image's own)")
     augment.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    augment.add_argument("--series", metavar="UID",
+                         help="in a DICOM folder with several series, the one to read "
+                              "(default: the one with the most slices)")
     augment.add_argument("--workers", type=int, metavar="N",
                          help="run the files on a local Dask cluster of N worker processes")
     augment.add_argument("--scheduler", metavar="ADDRESS",
@@ -210,7 +217,7 @@ def _preview(args):
     require("matplotlib", "plot", "preview")
     from . import io
 
-    image = io.sample(args.sample) if args.sample else io.read(args.input)
+    image = io.sample(args.sample) if args.sample else io.read(args.input, args.series)
     try:
         plane = np.asarray(image.display_slice(args.slice))
     except ValueError as exc:
@@ -328,7 +335,8 @@ def _augment(args):
     from .io import ImageReadError
 
     inputs = [Path(p) for p in args.inputs]
-    options = {"bounds": _min_max(args.min_max), "dtype": args.dtype, "n": args.n}
+    options = {"bounds": _min_max(args.min_max), "dtype": args.dtype, "n": args.n,
+               "series": args.series}
     seeds = input_streams(args.seed, inputs, args.key)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     jobs, failed = _plan_outputs(inputs, seeds, args)
@@ -397,7 +405,7 @@ def _is_zarr(path):
     return Path(path).suffix.lower() == ".zarr"
 
 
-def augment_file(path, seed, targets, bounds, dtype, n):
+def augment_file(path, seed, targets, bounds, dtype, n, series=None):
     """Write the ``n`` transformed copies of one input file to ``targets``.
 
     Copies are drawn in one batch from ``numpy.random.default_rng(seed)``, so
@@ -405,7 +413,7 @@ def augment_file(path, seed, targets, bounds, dtype, n):
     """
     from . import io
 
-    image = io.read(path)
+    image = io.read(path, series if Path(path).is_dir() else None)
     stack = np.broadcast_to(image.array, (n,) + image.array.shape)
     outputs = transform_batch(stack, min_max_val=bounds, dtype=dtype,
                               rng=np.random.default_rng(seed))
@@ -437,7 +445,8 @@ def _run_jobs(jobs, options, client):
     def call(path):
         seed, targets = jobs[path]
         fn = augment_zarr if _is_zarr(path) else augment_file
-        return fn, (path, seed, targets, options["bounds"], options["dtype"], options["n"])
+        extra = () if _is_zarr(path) else (options["series"],)
+        return fn, (path, seed, targets, options["bounds"], options["dtype"], options["n"], *extra)
 
     if client is None:
         for path in jobs:

@@ -151,14 +151,20 @@ def _reason(exc):
     return lines[0] if lines else type(exc).__name__
 
 
-def read(path):
+def read(path, series=None):
     """Read an image and its geometry.
 
     Parameters
     ----------
     path : str or os.PathLike
         A ``.nii``, ``.nii.gz``, ``.nrrd``, ``.nhdr``, ``.mha``, ``.mhd``,
-        ``.npy`` or DICOM file (DICOM is assumed for other suffixes).
+        ``.npy`` or DICOM file (DICOM is assumed for other suffixes), or a
+        folder holding a DICOM series (read as one volume through
+        SimpleITK: slices ordered by position, rescale slope and intercept
+        applied, spacing, origin and direction kept).
+    series : str, optional
+        The SeriesInstanceUID to read from a folder holding several series;
+        by default the one with the most slices.
 
     Returns
     -------
@@ -172,6 +178,16 @@ def read(path):
         The library for the format is not installed.
     """
     path = Path(path)
+    if path.is_dir():
+        require("SimpleITK", "io")
+        try:
+            return _read_dicom_series(path, series)
+        except (ImportError, MemoryError, ImageReadError):
+            raise
+        except Exception as exc:
+            raise ImageReadError(f"cannot read {path}: {_reason(exc)}") from exc
+    if series is not None:
+        raise ImageReadError(f"cannot read {path}: a series is chosen only in a folder")
     reader = {"nifti": _read_nifti, "itk": _read_itk, "dicom": _read_dicom, "npy": _read_npy}
     fmt = format_of(path)
     module = {"nifti": "nibabel", "itk": "SimpleITK", "dicom": "pydicom", "npy": "numpy"}[fmt]
@@ -184,6 +200,32 @@ def read(path):
         raise
     except Exception as exc:
         raise ImageReadError(f"cannot read {path}: {_reason(exc)}") from exc
+
+
+def _read_dicom_series(folder, series=None):
+    sitk = require("SimpleITK", "io")
+    found = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
+    if not found:
+        raise ImageReadError(f"cannot read {folder}: the folder holds no DICOM series")
+    files = {uid: sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), uid)
+             for uid in found}
+    if series is None:
+        series = max(found, key=lambda uid: (len(files[uid]), uid))
+    elif series not in files:
+        raise ImageReadError(f"cannot read {folder}: no series {series} there (it holds "
+                             f"{', '.join(sorted(found))})")
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(files[series])
+    reader.MetaDataDictionaryArrayUpdateOn()
+    image = reader.Execute()
+    modality = (reader.GetMetaData(0, "0008|0060").strip()
+                if reader.HasMetaDataKey(0, "0008|0060") else "")
+    header = {
+        "spacing": image.GetSpacing(), "origin": image.GetOrigin(),
+        "direction": image.GetDirection(), "vector": image.GetNumberOfComponentsPerPixel() > 1,
+        "metadata": {},
+    }
+    return Image(sitk.GetArrayFromImage(image), "itk", folder, header, modality or None)
 
 
 def _read_nifti(path):
