@@ -1,0 +1,136 @@
+"""batchgeneratorsv2 transform: random smooth gray value transformations in nnU-Net v2 pipelines.
+
+:class:`SmoothGrayValueTransform` is an ``ImageOnlyTransform`` that follows
+batchgeneratorsv2's intensity transforms (gamma, brightness, contrast): it
+works on one sample's ``(C, X, Y)`` or ``(C, X, Y, Z)`` image tensor, draws
+its random choices in ``get_parameters`` from PyTorch's global generator (so
+``torch.manual_seed`` makes a run reproducible), picks channels with
+``p_per_channel`` and gives them one curve (``synchronize_channels=True``) or
+one each.  Segmentations and every other key are never touched.
+
+nnU-Net feeds z-scored images and validates on untransformed ones, so by
+default each transformed channel is rescaled to its original mean and standard
+deviation (as bgv2's gamma transform does with retained stats);
+``retain_stats=False`` keeps RSGT's plain [0, 1] output.
+
+Augmentation runs in many worker processes at once, so each call uses one
+thread by default (``n_threads``), which keeps the workers from
+oversubscribing the cores.  CUDA tensors are transformed on the host and
+returned on their device.
+
+Wrap it in bgv2's ``RandomTransform`` for a probability per sample, or use
+:class:`rsgt_fast.nnunet.nnUNetTrainerRSGT`, which does.  Requires the
+``rsgt-fast[nnunet]`` extra.
+
+Examples
+--------
+>>> import torch
+>>> from rsgt_fast.batchgenerators import SmoothGrayValueTransform
+>>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+<torch._C.Generator object at ...>
+>>> sample = {"image": torch.randn(2, 16, 16, 16), "segmentation": torch.zeros(1, 16, 16, 16)}
+>>> out = SmoothGrayValueTransform()(**sample)
+>>> out["image"].shape, bool(abs(out["image"][0].mean()) < 0.1)
+(torch.Size([2, 16, 16, 16]), True)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _validate
+from ._jit import thread_limit
+from ._optional import require
+from .batch import transform_batch
+
+torch = require("torch", "nnunet", "batchgenerators")
+_base = require("batchgeneratorsv2.transforms.base.basic_transform", "nnunet", "batchgenerators")
+
+__all__ = ["SmoothGrayValueTransform"]
+
+#: Seeds drawn from torch for the engine's generator: non-negative int64 values.
+_SEED_HIGH = 1 << 62
+
+
+class SmoothGrayValueTransform(_base.ImageOnlyTransform):
+    """Random smooth gray value transformation of a sample's image channels.
+
+    Parameters
+    ----------
+    n_sinusoids : int
+        Sinusoids summed into a curve.
+    min_frequency, max_frequency : float
+        Range of the random frequencies.
+    min_max_val : (lo, hi) or None
+        Input range mapped onto the curve; ``None`` uses each channel's own
+        min and max (the usual choice for z-scored images).
+    p_per_channel : float
+        Probability that a channel is transformed.
+    synchronize_channels : bool
+        One curve for all transformed channels instead of one per channel
+        (each channel still uses its own range).
+    retain_stats : bool
+        Rescale each transformed channel to its original mean and standard
+        deviation (default); ``False`` leaves values in [0, 1].
+    n_threads : int
+        Threads per call (default 1, for data loader workers).
+    """
+
+    def __init__(self, n_sinusoids=4, min_frequency=0.2, max_frequency=1.6, min_max_val=None,
+                 p_per_channel=1.0, synchronize_channels=False, retain_stats=True, n_threads=1):
+        super().__init__()
+        opts = _validate.curve_options(n_sinusoids, min_frequency, max_frequency, min_max_val,
+                                       "float32")
+        self.options = opts.as_kwargs()
+        del self.options["dtype"]
+        p = _validate.real_scalar(p_per_channel, "p_per_channel")
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"p_per_channel must be in [0, 1], got {p_per_channel!r}")
+        self.p_per_channel = p
+        self.synchronize_channels = _validate.flag(synchronize_channels, "synchronize_channels")
+        self.retain_stats = _validate.flag(retain_stats, "retain_stats")
+        self.n_threads = _validate.positive_int(n_threads, "n_threads")
+
+    def get_parameters(self, **data_dict) -> dict:
+        """Channels to transform and the seed of their curves, from torch's generator."""
+        image = data_dict["image"]
+        if not isinstance(image, torch.Tensor):
+            raise TypeError(f"image must be a torch.Tensor, got {type(image).__name__}")
+        if image.ndim not in (3, 4):
+            raise ValueError(f"image must be (C, X, Y) or (C, X, Y, Z), got shape "
+                             f"{tuple(image.shape)}")
+        chosen = torch.rand(image.shape[0]) < self.p_per_channel
+        channels = chosen.nonzero(as_tuple=False).flatten()
+        seed = int(torch.randint(0, _SEED_HIGH, (1,)).item())
+        return {"apply_to_channel": channels, "seed": seed}
+
+    def _apply_to_image(self, img, **params):
+        channels = params["apply_to_channel"]
+        if channels.numel() == 0:
+            return img
+        if not img.is_floating_point():
+            img = img.to(torch.float32)
+        index = channels.to(img.device)
+        source = img.index_select(0, index).detach().to("cpu", torch.float32).numpy()
+        n = source.shape[0]
+        keys = [0] * n if self.synchronize_channels else list(range(n))
+        with thread_limit(self.n_threads):
+            out = transform_batch(source, rng=params["seed"], keys=keys, dtype="float32",
+                                  **self.options)
+        if self.retain_stats:
+            _restore_stats(out, source)
+        img.index_copy_(0, index, torch.from_numpy(out).to(img.device, img.dtype))
+        return img
+
+
+def _restore_stats(out, source, eps=1e-7):
+    """Give each channel of ``out`` the mean and standard deviation of ``source``'s (in place).
+
+    Standard deviations are torch's default (Bessel-corrected), as bgv2 computes them.
+    """
+    for c in range(out.shape[0]):
+        x = source[c].astype(np.float64)
+        y = out[c].astype(np.float64)
+        ddof = 1 if x.size > 1 else 0
+        scale = x.std(ddof=ddof) / max(y.std(ddof=ddof), eps)
+        out[c] = (y - y.mean()) * scale + x.mean()

@@ -1,0 +1,194 @@
+"""batchgeneratorsv2 transform and nnU-Net v2 trainer, on the real libraries."""
+
+import logging
+import random
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("batchgeneratorsv2")
+pytest.importorskip("nnunetv2")
+
+import rsgt_fast  # noqa: E402
+from rsgt_fast import nnunet  # noqa: E402
+from rsgt_fast.batchgenerators import SmoothGrayValueTransform  # noqa: E402
+
+from batchgeneratorsv2.transforms.spatial.mirroring import MirrorTransform  # noqa: E402
+from batchgeneratorsv2.transforms.utils.random import RandomTransform  # noqa: E402
+from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer  # noqa: E402
+
+
+def sample(shape=(2, 12, 10, 8), seed=0):
+    g = torch.Generator().manual_seed(seed)
+    image = torch.randn(shape, generator=g) * 2.0 + 0.5
+    seg = torch.randint(0, 3, (1,) + tuple(shape[1:]), generator=g).to(torch.int16)
+    return image, seg
+
+
+def test_matches_the_engine_with_the_drawn_seed_and_keeps_the_segmentation():
+    image, seg = sample()
+    transform = SmoothGrayValueTransform(retain_stats=False)
+    torch.manual_seed(3)
+    params = transform.get_parameters(image=image)
+    torch.manual_seed(3)
+    seg_before = seg.clone()
+    out = transform(image=image.clone(), segmentation=seg)
+    expected = rsgt_fast.transform_batch(image.numpy(), rng=params["seed"], keys=[0, 1])
+    np.testing.assert_array_equal(out["image"].numpy(), expected)
+    assert out["segmentation"] is seg and torch.equal(seg, seg_before)
+
+
+@pytest.mark.parametrize("shape", [(3, 20, 18), (1, 12, 10, 8)])
+def test_retained_stats_and_reproducible(shape):
+    image, _ = sample(shape)
+    transform = SmoothGrayValueTransform()
+    torch.manual_seed(11)
+    a = transform(image=image.clone())["image"]
+    torch.manual_seed(11)
+    b = transform(image=image.clone())["image"]
+    assert torch.equal(a, b)
+    assert not torch.allclose(a, image)
+    dims = tuple(range(1, len(shape)))
+    torch.testing.assert_close(a.mean(dim=dims), image.mean(dim=dims), atol=1e-4, rtol=0)
+    torch.testing.assert_close(a.std(dim=dims), image.std(dim=dims), atol=1e-4, rtol=1e-4)
+
+
+def test_channels_synchronized_or_not():
+    one, _ = sample((1, 12, 10, 8))
+    twins = torch.cat([one, one])
+    torch.manual_seed(0)
+    synced = SmoothGrayValueTransform(synchronize_channels=True, retain_stats=False)(
+        image=twins.clone())["image"]
+    assert torch.equal(synced[0], synced[1])
+    torch.manual_seed(0)
+    free = SmoothGrayValueTransform(retain_stats=False)(image=twins.clone())["image"]
+    assert not torch.equal(free[0], free[1])
+
+
+def test_p_per_channel():
+    image, _ = sample((4, 8, 8, 8))
+    torch.manual_seed(0)
+    assert torch.equal(SmoothGrayValueTransform(p_per_channel=0.0)(image=image.clone())["image"],
+                       image)
+    torch.manual_seed(5)
+    transform = SmoothGrayValueTransform(p_per_channel=0.5, retain_stats=False)
+    chosen = transform.get_parameters(image=image)["apply_to_channel"].tolist()
+    torch.manual_seed(5)
+    out = transform(image=image.clone())["image"]
+    for c in range(4):
+        assert torch.equal(out[c], image[c]) == (c not in chosen)
+
+
+def test_integer_image_becomes_float():
+    image = torch.randint(-1024, 3072, (1, 8, 8, 8), dtype=torch.int16)
+    out = SmoothGrayValueTransform(retain_stats=False)(image=image)["image"]
+    assert out.dtype == torch.float32 and float(out.min()) >= 0 and float(out.max()) <= 1
+
+
+def test_one_thread_per_call_by_default(caplog):
+    image = torch.randn(1, 64, 64, 64)
+    with caplog.at_level(logging.DEBUG, logger="rsgt_fast"):
+        SmoothGrayValueTransform()(image=image)
+    assert any("thread limit of 1" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"p_per_channel": 1.5}, ValueError, "p_per_channel"),
+    ({"n_sinusoids": 0}, ValueError, "n_sinusoids"),
+    ({"n_threads": 0}, ValueError, "n_threads"),
+    ({"retain_stats": "yes"}, TypeError, "retain_stats"),
+])
+def test_bad_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        SmoothGrayValueTransform(**kwargs)
+
+
+@pytest.mark.parametrize("image, error, match", [
+    (np.zeros((1, 4, 4)), TypeError, "torch.Tensor"),
+    (torch.zeros(1, 2, 3, 4, 5), ValueError, "shape"),
+])
+def test_bad_images(image, error, match):
+    with pytest.raises(error, match=match):
+        SmoothGrayValueTransform()(image=image)
+
+
+# ---------------------------------------------------------------- the trainer
+
+CONFIGS = {
+    "3d": dict(patch_size=(24, 24, 24), rotation_for_DA=(-0.5, 0.5),
+               deep_supervision_scales=None, mirror_axes=(0, 1, 2),
+               do_dummy_2d_data_aug=False),
+    "3d anisotropic": dict(patch_size=(8, 24, 24), rotation_for_DA=(-0.5, 0.5),
+                           deep_supervision_scales=None, mirror_axes=(1, 2),
+                           do_dummy_2d_data_aug=True),
+    "2d": dict(patch_size=(32, 32), rotation_for_DA=(-3.14, 3.14),
+               deep_supervision_scales=None, mirror_axes=(0, 1), do_dummy_2d_data_aug=False),
+}
+
+
+def names(composed):
+    return [type(t).__name__ + (f"/{type(t.transform).__name__}"
+                                if isinstance(t, RandomTransform) else "")
+            for t in composed.transforms]
+
+
+@pytest.mark.parametrize("config", list(CONFIGS))
+def test_trainer_inserts_rsgt_once_before_mirroring(config):
+    ours = nnunet.nnUNetTrainerRSGT.get_training_transforms(**CONFIGS[config])
+    theirs = nnUNetTrainer.get_training_transforms(**CONFIGS[config])
+    steps = names(ours)
+    assert steps.count("RandomTransform/SmoothGrayValueTransform") == 1
+    position = steps.index("RandomTransform/SmoothGrayValueTransform")
+    assert isinstance(ours.transforms[position + 1], MirrorTransform)
+    assert ours.transforms[position].apply_probability == nnunet.RSGT_PROBABILITY
+    assert steps[:position] + steps[position + 1:] == names(theirs)
+
+
+def _seed_everything(seed):
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+@pytest.mark.parametrize("config", list(CONFIGS))
+def test_whole_pipeline_on_a_synthetic_sample(config):
+    spatial = CONFIGS[config]["patch_size"]
+    shape = (1,) + tuple(spatial)
+    composed = nnunet.with_rsgt(nnUNetTrainer.get_training_transforms(**CONFIGS[config]),
+                                probability=1.0)
+    position = names(composed).index("RandomTransform/SmoothGrayValueTransform")
+    image, seg = sample(shape)
+
+    def run(seed):
+        _seed_everything(seed)
+        data = {"image": image.clone(), "segmentation": seg.clone()}
+        for i, step in enumerate(composed.transforms):
+            if i == position:
+                before = {k: v.clone() for k, v in data.items()}
+                data = step(**data)
+                assert torch.equal(data["segmentation"], before["segmentation"])
+                assert not torch.allclose(data["image"], before["image"])
+            else:
+                data = step(**data)
+        return data
+
+    a, b = run(4), run(4)
+    assert a["image"].shape == shape and torch.isfinite(a["image"]).all()
+    assert torch.equal(a["image"], b["image"]) and torch.equal(a["segmentation"],
+                                                               b["segmentation"])
+    assert not torch.equal(a["image"], run(5)["image"])
+    # The whole composition, called as nnU-Net calls it, gives the same result.
+    _seed_everything(4)
+    whole = composed(image=image.clone(), segmentation=seg.clone())
+    assert torch.equal(whole["image"], a["image"])
+
+
+def test_nnunet_finds_the_trainer_in_the_trainer_folder():
+    # What nnU-Net does for each folder listed in nnUNet_extTrainer.
+    from nnunetv2.utilities.find_class_by_name import recursive_find_python_class
+
+    found = recursive_find_python_class(nnunet.TRAINER_FOLDER, "nnUNetTrainerRSGT", None,
+                                        base_folder=nnunet.TRAINER_FOLDER,
+                                        cleanup_imports_from_base_folder=True)
+    assert found is nnunet.nnUNetTrainerRSGT
