@@ -156,12 +156,28 @@ def _minmax_task(task, n_chunks, chunk, x, extremes):
 
 
 @helper
+def extremes_of(values):
+    """``(min, max)`` of a non-empty 1-D array: a plain loop, far cheaper to compile than
+    ``ndarray.min``/``max``, whose generic implementations cost about a second each."""
+    lo = hi = values[0]
+    for i in range(1, values.shape[0]):
+        lo = min(lo, values[i])
+        hi = max(hi, values[i])
+    return lo, hi
+
+
+@helper
 def _row_extremes(extremes, n_rows, n_chunks):
     out = np.empty((n_rows, 2), extremes.dtype)
     for b in range(n_rows):
-        part = extremes[b * n_chunks:(b + 1) * n_chunks]
-        out[b, 0] = part[:, 0].min()
-        out[b, 1] = part[:, 1].max()
+        first = b * n_chunks
+        lo = extremes[first, 0]
+        hi = extremes[first, 1]
+        for t in range(first + 1, first + n_chunks):
+            lo = min(lo, extremes[t, 0])
+            hi = max(hi, extremes[t, 1])
+        out[b, 0] = lo
+        out[b, 1] = hi
     return out
 
 
@@ -623,8 +639,7 @@ def approximate_table(curve, error, table, finish, chunk):
     n_chunks = (n + chunk - 1) // chunk
     for t in prange(n_chunks):
         _samples_task(np.int64(t), chunk, curve, values)
-    amin = values.min()
-    amax = values.max()
+    amin, amax = extremes_of(values)
     if not amax - amin > 4.0 * error:
         unsafe = np.arange(n)
         if finish:
@@ -651,8 +666,7 @@ def _finish(curve, table, indices):
     exact = np.empty(indices.shape[0])
     for i in range(indices.shape[0]):
         exact[i] = rsgt_sample(curve, n, indices[i])
-    ymin = exact.min()
-    ymax = exact.max()
+    ymin, ymax = extremes_of(exact)
     for i in range(indices.shape[0]):
         q = (exact[i] - ymin) / (ymax - ymin) if ymax > ymin else 0.5
         if table.itemsize == 2:
