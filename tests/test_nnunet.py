@@ -93,6 +93,26 @@ def test_one_thread_per_call_by_default(caplog):
     assert any("thread limit of 1" in r.getMessage() for r in caplog.records)
 
 
+def _transform_in_worker(seed):
+    torch.set_num_threads(1)  # as in a loader worker
+    image = torch.from_numpy(np.random.default_rng(seed).standard_normal((1, 64, 64, 64),
+                                                                          dtype=np.float32))
+    torch.manual_seed(seed)
+    return SmoothGrayValueTransform()(image=image)["image"].numpy()
+
+
+@pytest.mark.timeout(240, method="thread")
+def test_works_in_forked_workers_of_a_parent_that_used_parallel_kernels():
+    import multiprocessing
+
+    # A call big enough for the parallel kernels, as a main process may make.
+    rsgt_fast.transform_batch(np.zeros((2, 1 << 16), np.int16), rng=0)
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        results = pool.map(_transform_in_worker, [1, 2])
+    for seed, result in zip([1, 2], results, strict=True):
+        np.testing.assert_array_equal(result, _transform_in_worker(seed))
+
+
 @pytest.mark.parametrize("kwargs, error, match", [
     ({"p_per_channel": 1.5}, ValueError, "p_per_channel"),
     ({"n_sinusoids": 0}, ValueError, "n_sinusoids"),

@@ -126,11 +126,14 @@ class SmoothGrayValueTransform(_base.ImageOnlyTransform):
 def _restore_stats(out, source, eps=1e-7):
     """Give each channel of ``out`` the mean and standard deviation of ``source``'s (in place).
 
-    Standard deviations are torch's default (Bessel-corrected), as bgv2 computes them.
+    Standard deviations are torch's default (Bessel-corrected), as bgv2 computes
+    them; sums are taken in float64 without float64 copies of the channels.
     """
+    ddof = 1 if out[0].size > 1 else 0
     for c in range(out.shape[0]):
-        x = source[c].astype(np.float64)
-        y = out[c].astype(np.float64)
-        ddof = 1 if x.size > 1 else 0
-        scale = x.std(ddof=ddof) / max(y.std(ddof=ddof), eps)
-        out[c] = (y - y.mean()) * scale + x.mean()
+        x, y = source[c], out[c]
+        mean, std = x.mean(dtype=np.float64), x.std(dtype=np.float64, ddof=ddof)
+        scale = std / max(float(y.std(dtype=np.float64, ddof=ddof)), eps)
+        shift = mean - float(y.mean(dtype=np.float64)) * scale
+        y *= np.float32(scale)
+        y += np.float32(shift)
