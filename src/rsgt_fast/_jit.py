@@ -66,7 +66,35 @@ def _njit(fn, **extra):
     except (RuntimeError, OSError, AttributeError):
         # No writable cache location (read-only install, unwritable
         # NUMBA_CACHE_DIR or home): compile in memory instead.
+        _warn_no_cache()
         return numba.njit(cache=False, **options)(fn)
+
+
+_warned_no_cache = False
+
+
+def _warn_no_cache():
+    """Say once per process that nothing compiled here will be kept."""
+    global _warned_no_cache
+    if _warned_no_cache:
+        return
+    _warned_no_cache = True
+    warnings.warn(
+        "rsgt_fast: numba cannot write its cache here (read-only install or unwritable "
+        "NUMBA_CACHE_DIR), so every process compiles the kernels in memory, which costs "
+        "seconds on each first call; set NUMBA_CACHE_DIR to a writable folder to keep them",
+        RuntimeWarning, stacklevel=2)
+
+
+def cache_location():
+    """Where compiled kernels are kept: a folder, or ``None`` when they are compiled in memory."""
+    from . import _kernels
+
+    for value in vars(_kernels).values():
+        if isinstance(value, Kernel):
+            impl = getattr(value.serial._cache, "_impl", None)
+            return None if impl is None else impl.locator.get_cache_path()
+    return None
 
 
 def helper(fn):
