@@ -164,3 +164,9 @@ def test_augment_zarr_batch(capsys, tmp_path, client):
         assert written.chunks == (2, 8, 12, 5)
         np.testing.assert_array_equal(
             written[...], rsgt_fast.transform_batch(x, rng=np.random.default_rng(child)))
+
+
+def test_warm_workers_runs_once_per_worker(client):
+    done = rdask.warm_workers(client, ["uint8"])
+    assert set(done) == set(client.scheduler_info()["workers"])
+    assert all(seconds >= 0 for seconds in done.values())

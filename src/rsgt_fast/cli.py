@@ -150,6 +150,28 @@ def build_parser():
     augment.add_argument("--scheduler", metavar="ADDRESS",
                          help="run the files on an existing Dask cluster (tcp://host:port)")
 
+    warm = commands.add_parser(
+        "warmup", formatter_class=formatter,
+        help="compile the kernels for some input dtypes into numba's cache, once",
+        description=_wrap("Compile every kernel path (transform_batch, the facade and both "
+                          "normalisations; serial and parallel variants) for the given input "
+                          "dtypes into numba's on-disk cache, so that later processes load them "
+                          "instead of compiling on their first call.  Run it when building a "
+                          "Docker image, a cluster node or a CI runner; running it again only "
+                          "loads the cache."),
+        epilog=_epilog("""
+            examples:
+              rsgt-fast warmup
+              rsgt-fast warmup --dtypes int16,float32
+              NUMBA_CACHE_DIR=/opt/numba-cache rsgt-fast warmup --out-dtypes float32,float16
+        """),
+    )
+    warm.add_argument("--dtypes", metavar="LIST",
+                      help="comma-separated input dtypes (default: uint8, int16, uint16, int32, "
+                           "float16, float32, float64)")
+    warm.add_argument("--out-dtypes", metavar="LIST", default="float32",
+                      help="comma-separated output dtypes (default: float32)")
+
     bench = commands.add_parser(
         "bench", formatter_class=formatter,
         help="time rsgt_fast against rsgt 1.1.0 (or a plain copy) for a few seconds",
@@ -178,9 +200,10 @@ def main(argv=None):
         except SystemExit as exc:  # --help, --version
             return exc.code if isinstance(exc.code, int) else 0
         if args.command is None:
-            raise UsageError(f"{PROG}: error: choose a command: preview, augment or bench "
+            raise UsageError(f"{PROG}: error: choose a command: preview, augment, warmup or bench "
                              f"(see {PROG} --help)")
-        return {"preview": _preview, "augment": _augment, "bench": _bench}[args.command](args)
+        return {"preview": _preview, "augment": _augment, "bench": _bench,
+                "warmup": _warmup}[args.command](args)
     except UsageError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -513,6 +536,34 @@ def _median_time(fn, repeat):
         fn()
         times.append(time.perf_counter() - start)
     return float(np.median(times))
+
+
+def _warmup(args):
+    from .warmup import DTYPES, warmup
+
+    def listed(text, option):
+        items = [item.strip() for item in text.split(",") if item.strip()]
+        if not items:
+            raise _usage("warmup", f"{option} needs at least one dtype")
+        return items
+
+    dtypes = listed(args.dtypes, "--dtypes") if args.dtypes else list(DTYPES)
+    out_dtypes = listed(args.out_dtypes, "--out-dtypes")
+    try:
+        done = warmup(dtypes, out_dtypes)
+    except (TypeError, ValueError) as exc:
+        raise _usage("warmup", str(exc)) from None
+    for name, seconds in done.seconds.items():
+        print(f"{name}: {seconds:.1f} s")
+    total = sum(done.seconds.values())
+    variants = "serial and parallel" if done.parallel else "serial"
+    print(f"{PROG} warmup: {len(done.seconds)} input dtypes ({variants} kernels) in {total:.1f} s")
+    if done.cache is None:
+        print(f"{PROG} warmup: numba has no writable cache here, so nothing was kept; set "
+              "NUMBA_CACHE_DIR to a writable folder", file=sys.stderr)
+        return 1
+    print(f"numba cache: {done.cache}")
+    return 0
 
 
 def _bench(args):

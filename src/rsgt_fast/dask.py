@@ -42,7 +42,7 @@ from .curves import Curves
 _dask = require("dask", "dask", "rsgt_fast.dask")
 da = require("dask.array", "dask", "rsgt_fast.dask")
 
-__all__ = ["transform_batch"]
+__all__ = ["transform_batch", "warm_workers"]
 
 
 def transform_batch(x, *, n_sinusoids: int = N_SINUSOIDS, min_frequency: float = MIN_FREQUENCY,
@@ -188,3 +188,34 @@ def _curves(params, ranges, kind, dtype):
     probe = np.zeros((len(bounds), 1), dtype)
     _, applied = _transform_batch(probe, curves=curves, return_curves=True)
     return applied
+
+
+def warm_workers(client, dtypes=("int16", "float32"), out_dtypes=("float32",)):
+    """Compile (or load) the kernels for ``dtypes`` once on every worker of ``client``.
+
+    Each worker process otherwise pays for compilation (or for loading numba's
+    cache) inside its first task.  This runs :func:`rsgt_fast.warmup.warmup`
+    once per worker, not per task; workers that share a ``NUMBA_CACHE_DIR``
+    compile each path once between them and load it afterwards.
+
+    Parameters
+    ----------
+    client : distributed.Client
+        The cluster to warm.
+    dtypes, out_dtypes : iterable of dtype-like
+        As for :func:`rsgt_fast.warmup.warmup`.
+
+    Returns
+    -------
+    dict
+        Worker address to the seconds it took.
+    """
+    dtypes, out_dtypes = list(dtypes), list(out_dtypes)
+    done = client.run(_warm, dtypes, out_dtypes)
+    return {worker: seconds for worker, seconds in done.items()}
+
+
+def _warm(dtypes, out_dtypes):
+    from .warmup import warmup
+
+    return sum(warmup(dtypes, out_dtypes).seconds.values())
