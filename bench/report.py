@@ -162,6 +162,24 @@ def startup_table(benchmarks):
     return lines
 
 
+def startup_paths_table(benchmarks):
+    """Markdown table of each path's first call on an empty and on a warm numba cache."""
+    lines = []
+    for bench in benchmarks:
+        info = bench["extra_info"]
+        if info.get("kind") != "startup_paths":
+            continue
+        lines += ["First call of one path in a fresh process: on an empty `NUMBA_CACHE_DIR` "
+                  "(compilation) and on the cache that run filled (loading).", "",
+                  "| Path | Variant | Empty cache | Warm cache |", "|---|---|---:|---:|"]
+        for row in info["rows"]:
+            lines.append(f"| {row['path']} | {row['variant']} | {fmt_time(row['cold_s'])} "
+                         f"| {fmt_time(row['warm_s'])} |")
+        cold = sum(row["cold_s"] for row in info["rows"])
+        lines.append(f"| all of them, one process each | | {fmt_time(cold)} | |")
+    return lines
+
+
 def machine_line(result):
     """CPU model and core counts, from the result file where it has them."""
     cpu = result.get("machine_info", {}).get("cpu", {}).get("brand_raw")
@@ -219,7 +237,8 @@ def render(result, command, contention=None):
         "## Timings", "", TIMING_NOTE.format(rounds=min_rounds), "",
         *timing_table(benchmarks), "", DATA_NOTE, "",
         "## Peak memory", "", MEMORY_NOTE, "", *memory_table(benchmarks), "",
-        "## Start-up", "", *(startup_table(benchmarks) or ["Not measured."]), "", footnote,
+        "## Start-up", "", *(startup_table(benchmarks) or ["Not measured."]), "",
+        *startup_paths_table(benchmarks), "", footnote,
     ]
     return "\n".join(lines) + "\n"
 
