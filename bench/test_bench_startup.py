@@ -27,7 +27,7 @@ calls = {
     "int16, full table": lambda: rsgt_fast.transform_batch(
         (ramp - 1024).astype(np.int16).reshape(2, -1), rng=0),
     "int16, clamped table": lambda: rsgt_fast.transform_batch(
-        (ramp - 1024).astype(np.int16).reshape(2, -1)[:, :2000], rng=0, min_max_val=(0, 900)),
+        (ramp - 1024).astype(np.int16).reshape(2, -1)[:, :n // 3], rng=0, min_max_val=(0, 900)),
     "int32, wide range (interpolated)": lambda: rsgt_fast.transform_batch(
         (ramp * 70000).astype(np.int32).reshape(2, -1), rng=0),
     "float32": lambda: rsgt_fast.transform_batch(
