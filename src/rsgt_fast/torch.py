@@ -1,0 +1,105 @@
+"""PyTorch tensors: :func:`transform_batch` on a tensor, the result on the tensor's device.
+
+Curves are drawn on the host exactly as :func:`rsgt_fast.transform_batch`
+draws them, so for the same ``rng`` and ``keys`` (or ``curves``) the result is
+the numpy engine's.  A CPU tensor shares its memory with numpy and goes
+straight to the compiled engine, without a copy; a tensor on another device
+(CUDA, MPS) is copied to the host, transformed there and copied back, in one
+transfer each way.
+
+Requires PyTorch (any of the ``torch``, ``monai``, ``torchio`` or ``nnunet``
+extras).
+
+Examples
+--------
+>>> import torch
+>>> import rsgt_fast.torch
+>>> x = torch.randint(-1024, 3072, (2, 16, 16), dtype=torch.int16)
+>>> out = rsgt_fast.torch.transform_batch(x, rng=0)
+>>> out.dtype, out.device.type, bool(out.min() >= 0 and out.max() <= 1)
+(torch.float32, 'cpu', True)
+"""
+
+from __future__ import annotations
+
+from ._optional import require
+from ._validate import output_dtype
+from .batch import MAX_FREQUENCY, MIN_FREQUENCY, N_SINUSOIDS
+from .batch import transform_batch as _transform_batch
+
+torch = require("torch", "torch", "rsgt_fast.torch")
+
+__all__ = ["transform_batch"]
+
+_OUTPUTS = {torch.float16: "float16", torch.float32: "float32", torch.float64: "float64"}
+
+
+def _output_dtype(dtype):
+    if isinstance(dtype, torch.dtype):
+        if dtype not in _OUTPUTS:
+            raise ValueError(f"dtype must be torch.float16, float32 or float64, got {dtype}")
+        return _OUTPUTS[dtype]
+    return dtype  # a numpy-style name or dtype
+
+
+def transform_batch(x, *, n_sinusoids=N_SINUSOIDS, min_frequency=MIN_FREQUENCY,
+                    max_frequency=MAX_FREQUENCY, min_max_val=None, dtype=torch.float32,
+                    rng=None, keys=None, curves=None, out=None, return_curves=False):
+    """Random smooth gray value transformation of a tensor batch, one curve per element.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Batch on axis 0, any device; integer, bool, float16, float32 or
+        float64.  Never modified; gradients do not flow through the transform.
+    n_sinusoids, min_frequency, max_frequency, min_max_val, rng, keys, curves, return_curves
+        As for :func:`rsgt_fast.transform_batch`.
+    dtype : torch.dtype or str
+        ``torch.float32`` (default), ``torch.float16`` or ``torch.float64``.
+    out : torch.Tensor, optional
+        Tensor of ``x``'s shape, dtype ``dtype`` and device to write into.
+
+    Returns
+    -------
+    out : torch.Tensor
+        On ``x.device``, values in [0, 1].
+    curves : Curves
+        Only with ``return_curves=True``.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__} "
+                        "(use rsgt_fast.transform_batch for numpy arrays)")
+    if x.device.type == "meta":
+        raise ValueError("x is on the meta device and holds no values")
+    if x.is_complex() or x.dtype == torch.bfloat16:
+        raise TypeError(f"x must hold integers or float16/32/64 values, got {x.dtype}")
+    out_name = output_dtype(_output_dtype(dtype))
+    if out is not None:
+        if not isinstance(out, torch.Tensor):
+            raise TypeError(f"out must be a torch.Tensor, got {type(out).__name__}")
+        if out.device != x.device:
+            raise ValueError(f"out is on {out.device} but x is on {x.device}")
+        if out.shape != x.shape:
+            raise ValueError(f"out must have shape {tuple(x.shape)}, got {tuple(out.shape)}")
+        if _OUTPUTS.get(out.dtype) != out_name.name:
+            raise ValueError(f"out has dtype {out.dtype} but dtype={dtype} was requested")
+    options = dict(n_sinusoids=n_sinusoids, min_frequency=min_frequency,
+                   max_frequency=max_frequency, min_max_val=min_max_val, dtype=out_name,
+                   rng=rng, keys=keys, curves=curves, return_curves=True)
+    on_host = x.device.type == "cpu"
+    source = x.detach().resolve_conj().resolve_neg()
+    if not on_host:
+        source = source.to("cpu")
+    direct = on_host and out is not None
+    result, applied = _transform_batch(source.numpy(),
+                                       out=out.detach().numpy() if direct else None, **options)
+    if direct:
+        tensor = out
+    else:
+        tensor = torch.from_numpy(result)
+        if not on_host:
+            tensor = tensor.to(x.device)
+        if out is not None:
+            out.copy_(tensor)
+            tensor = out
+    return (tensor, applied) if return_curves else tensor
