@@ -134,7 +134,7 @@ def test_unwritable_numba_cache_dir(where, tmp_path):
     report, results = run_scenario(tmp_path, {"NUMBA_CACHE_DIR": str(cache_dir)}, PACKAGE_DIR,
                                    "full")
     assert report["package_dir"] == str(PACKAGE_DIR)
-    assert_one_cache_warning(report)
+    assert report["warnings"] == []  # numba falls back to a writable location
     assert_same_as_here(results, "full")
     assert not cache_dir.exists()
 

@@ -76,6 +76,16 @@ def test_replay_with_a_range_per_curve():
     assert lazy_curves.compute() == curves
 
 
+def test_replay_with_int_and_float_ranges_of_the_same_values():
+    # For integer input an int range and a float range place values differently.
+    x = make("int16", seed=5)
+    _, drawn = rsgt_fast.transform_batch(x[:2], rng=2, return_curves=True)
+    curves = rsgt_fast.Curves(drawn.frequencies, drawn.amplitudes, drawn.offsets,
+                              [(0, 999), (0.0, 999.0)])
+    lazy = rdask.transform_batch(da.from_array(x[:2], chunks=(1, 6, 5, 9)), curves=curves)
+    np.testing.assert_array_equal(lazy.compute(), rsgt_fast.transform_batch(x[:2], curves=curves))
+
+
 def test_one_dimensional_batch():
     x = np.arange(7, dtype=np.int16)
     lazy = rdask.transform_batch(da.from_array(x, chunks=3), rng=0)

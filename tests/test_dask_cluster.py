@@ -141,6 +141,17 @@ def test_augment_on_a_cluster_equals_the_serial_run(capsys, tmp_path, client, np
         np.testing.assert_array_equal(cluster[name], by_name[name])
 
 
+def test_augment_with_relative_paths_on_workers_elsewhere(capsys, tmp_path, client, npy_inputs,
+                                                          monkeypatch):
+    # The workers were started in another folder: relative paths must not reach them.
+    monkeypatch.chdir(npy_inputs[0].parent)
+    names = [p.name for p in npy_inputs[:2]]
+    assert main(["augment", *names, "-o", "out_rel", "--seed", "1",
+                 "--scheduler", client.scheduler.address]) == 0
+    assert sorted(p.name for p in (npy_inputs[0].parent / "out_rel").iterdir()) == [
+        "scan0_rsgt0.npy", "scan1_rsgt0.npy"]
+
+
 def test_augment_with_local_workers_equals_the_serial_run(capsys, tmp_path, npy_inputs):
     common = ["--n", "1", "--seed", "3"]
     assert main(["augment", *map(str, npy_inputs), "-o", str(tmp_path / "serial"), *common]) == 0

@@ -165,6 +165,16 @@ def test_trainer_inserts_rsgt_once_before_mirroring(config):
     assert steps[:position] + steps[position + 1:] == names(theirs)
 
 
+def test_without_mirroring_rsgt_comes_before_the_cascade_steps():
+    ours = nnunet.nnUNetTrainerRSGT.get_training_transforms(
+        (16, 16, 16), (0.0, 0.0), None, None, False, is_cascaded=True, foreground_labels=[1])
+    steps = names(ours)
+    position = steps.index("RandomTransform/SmoothGrayValueTransform")
+    after = steps[position + 1:]
+    assert any(name.startswith("MoveSegAsOneHotToDataTransform") for name in after)
+    assert not any(name.startswith("MoveSegAsOneHot") for name in steps[:position])
+
+
 def _seed_everything(seed):
     torch.manual_seed(seed)
     np.random.seed(seed)

@@ -50,17 +50,17 @@ def _run(code_or_args, cache_dir, *argv):
 @pytest.mark.timeout(900, method="thread")
 def test_after_warmup_a_fresh_process_compiles_nothing(tmp_path):
     cache = tmp_path / "cache"
-    first = _run(["-m", "rsgt_fast.cli", "warmup", "--dtypes", "uint8"], cache)
+    first = _run(["-m", "rsgt_fast.cli", "warmup", "--dtypes", "int16"], cache)
     assert first.returncode == 0, first.stderr[-3000:]
     lines = first.stdout.splitlines()
-    assert lines[0].startswith("uint8: ") and lines[-1].startswith(f"numba cache: {cache}")
-    second = _run(["-c", COUNT_COMPILES], cache, "uint8")
+    assert lines[0].startswith("int16: ") and lines[-1].startswith(f"numba cache: {cache}")
+    second = _run(["-c", COUNT_COMPILES], cache, "int16")
     assert second.returncode == 0, second.stderr[-3000:]
     report = json.loads(second.stdout.splitlines()[-1])
     assert report["compiled"] == [] and report["parallel"] is True
     assert report["cache"].startswith(str(cache))
     # Without the warmup the same process compiles.
-    third = _run(["-c", COUNT_COMPILES], tmp_path / "empty", "uint8")
+    third = _run(["-c", COUNT_COMPILES], tmp_path / "empty", "int16")
     assert third.returncode == 0, third.stderr[-3000:]
     assert json.loads(third.stdout.splitlines()[-1])["compiled"]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import uuid
 import sys
 import textwrap
 import time
@@ -357,7 +358,9 @@ def _augment(args):
     tqdm = require("tqdm", "io", "augment").tqdm
     from .io import ImageReadError
 
-    inputs = [Path(p) for p in args.inputs]
+    # Absolute paths: workers of a remote cluster do not share this working folder.
+    inputs = [Path(p).absolute() for p in args.inputs]
+    args.output_dir = args.output_dir.absolute()
     options = {"bounds": _min_max(args.min_max), "dtype": args.dtype, "n": args.n,
                "series": args.series}
     seeds = input_streams(args.seed, inputs, args.key)
@@ -375,8 +378,6 @@ def _augment(args):
             if error is None:
                 written += len(jobs[path][1])
                 continue
-            if isinstance(error, MissingExtra):
-                raise error
             failed.append(path)
             text = " ".join(str(error).split()) or type(error).__name__
             where = "" if isinstance(error, ImageReadError) else f"{path}: "
@@ -482,13 +483,14 @@ def _run_jobs(jobs, options, client):
                 yield path, None
         return
     distributed = require("distributed", "dask", "augment --workers")
+    run = uuid.uuid4().hex  # keys of this run only, on a scheduler others may share
     # zarr inputs are graphs of their own: run them from here, on the cluster.
     local = [p for p in jobs if _is_zarr(p)]
     futures = {}
     for path in jobs:
         if path not in local:
             fn, call_args = call(path)
-            futures[client.submit(fn, *call_args, key=f"rsgt-fast-augment-{len(futures)}",
+            futures[client.submit(fn, *call_args, key=f"rsgt-fast-augment-{run}-{len(futures)}",
                                   pure=False)] = path
     for path in local:
         fn, call_args = call(path)

@@ -113,7 +113,10 @@ def transform_batch(x, *, n_sinusoids: int = N_SINUSOIDS, min_frequency: float =
             source = _validate.rng(rng)
         params = draw_parameters(source, keys, n_rows, opts)
         bounds = None if opts.min_max_val is None else [opts.min_max_val] * n_rows
-    same = bounds is not None and all(pair == bounds[0] for pair in bounds)
+    # The same range, number types included: an int range and a float range of the
+    # same values place integer input differently.
+    same = bounds is not None and len({tuple((type(v), v) for v in pair)
+                                       for pair in bounds}) == 1
 
     # Parameters (and known ranges) travel as small arrays chunked like axis 0.
     batch_chunks = (x.chunks[0],)
@@ -195,8 +198,9 @@ def warm_workers(client, dtypes=("int16", "float32"), out_dtypes=("float32",)):
 
     Each worker process otherwise pays for compilation (or for loading numba's
     cache) inside its first task.  This runs :func:`rsgt_fast.warmup.warmup`
-    once per worker, not per task; workers that share a ``NUMBA_CACHE_DIR``
-    compile each path once between them and load it afterwards.
+    once per worker (as one task pinned to it), not per task; workers that
+    share a ``NUMBA_CACHE_DIR`` compile each path once between them and load
+    it afterwards.
 
     Parameters
     ----------
@@ -211,8 +215,12 @@ def warm_workers(client, dtypes=("int16", "float32"), out_dtypes=("float32",)):
         Worker address to the seconds it took.
     """
     dtypes, out_dtypes = list(dtypes), list(out_dtypes)
-    done = client.run(_warm, dtypes, out_dtypes)
-    return {worker: seconds for worker, seconds in done.items()}
+    workers = list(client.scheduler_info()["workers"])
+    # One task pinned to each worker (not client.run, which would block the
+    # worker's event loop, and its heartbeats, for the whole compilation).
+    futures = [client.submit(_warm, dtypes, out_dtypes, workers=[worker],
+                             allow_other_workers=False, pure=False) for worker in workers]
+    return dict(zip(workers, client.gather(futures), strict=True))
 
 
 def _warm(dtypes, out_dtypes):

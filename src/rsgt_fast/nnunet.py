@@ -39,11 +39,18 @@ RSGT_PROBABILITY = 0.3
 TRAINER_FOLDER = str(Path(__file__).resolve().parent / "nnunet_trainers")
 
 
+#: nnU-Net's steps after its intensity transforms (bgv2 spells one "Tansform").
+_AFTER_INTENSITY = {"MaskImageTransform", "RemoveLabelTansform", "RemoveLabelTransform",
+                    "MoveSegAsOneHotToDataTransform", "ConvertSegmentationToRegionsTransform",
+                    "DownsampleSegForDSTransform"}
+
+
 def with_rsgt(composed, transform=None, probability=None):
     """``composed`` (bgv2 ``ComposeTransforms``) with RSGT inserted before mirroring.
 
-    Without a mirroring transform, RSGT goes after the last transform that
-    acts on image intensities, i.e. before nnU-Net's mask and label steps.
+    Without a mirroring transform, RSGT goes before nnU-Net's mask, label and
+    cascade steps (which would otherwise put segmentation channels into the
+    image it transforms).
     """
     transform = SmoothGrayValueTransform() if transform is None else transform
     probability = RSGT_PROBABILITY if probability is None else probability
@@ -51,9 +58,9 @@ def with_rsgt(composed, transform=None, probability=None):
     steps = list(composed.transforms)
     position = next((i for i, t in enumerate(steps)
                      if isinstance(t, _mirroring.MirrorTransform)), None)
-    if position is None:
-        intensity = [i for i, t in enumerate(steps) if isinstance(t, _random.RandomTransform)]
-        position = intensity[-1] + 1 if intensity else len(steps)
+    if position is None:  # before nnU-Net's mask, label and cascade steps
+        position = next((i for i, t in enumerate(steps)
+                         if type(t).__name__ in _AFTER_INTENSITY), len(steps))
     steps.insert(position, wrapped)
     return _compose.ComposeTransforms(steps)
 

@@ -66,10 +66,9 @@ def _paths(dtype, out_dtypes, parallel):
     sizes = [small]
     if parallel:
         bits = 8 * dtype.itemsize
-        big = _jit.SERIAL_BELOW
-        if dtype.kind in "biu" and bits <= 16:
-            big = max(big, FULL_TABLE_MIN << bits)  # the full-table variant
-        sizes.append(big // 2 + 1)
+        sizes.append(_jit.SERIAL_BELOW // 2 + 1)
+        if dtype.kind in "biu" and bits <= 16 and FULL_TABLE_MIN << bits > _jit.SERIAL_BELOW:
+            sizes.append((FULL_TABLE_MIN << bits) // 2 + 1)  # the full-table variant
     ranges = [None, (0, 150)]
     if dtype.kind in "iu" and dtype.itemsize >= 4:
         ranges.append((0, 4 * GRID_MAX))  # interpolated integer ranges
