@@ -28,7 +28,7 @@ import rsgt_fast  # noqa: E402
 import rsgt_fast.dask as rdask  # noqa: E402
 from rsgt_fast.cli import main  # noqa: E402
 
-WORKER_MEMORY = 384 << 20
+WORKER_MEMORY = 512 << 20
 
 
 @pytest.fixture(scope="module")

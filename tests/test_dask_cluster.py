@@ -14,7 +14,8 @@ psutil = pytest.importorskip("psutil")
 import rsgt_fast  # noqa: E402
 import rsgt_fast.dask as rdask  # noqa: E402
 
-MEMORY_LIMIT = 384 << 20
+#: Per worker; the out-of-core test moves several times this through each worker.
+MEMORY_LIMIT = 512 << 20
 
 
 @pytest.fixture(scope="module")
@@ -71,14 +72,15 @@ def _stop_sampler():
 
 @pytest.mark.slow
 def test_out_of_core_zarr_stays_within_each_workers_memory_limit(client, tmp_path):
-    # 768 MiB of int16 on disk in, 1.5 GiB of float32 out: twice and four times
-    # each worker's whole memory limit.
+    # 768 MiB of int16 on disk in, 1.5 GiB of float32 out: 1.5 and 3 times each
+    # worker's whole memory limit (a worker's own baseline with freshly compiled
+    # kernels is about 320 MiB, and dask pauses a worker at 80% of its limit).
     shape, chunks = (24, 256, 256, 256), (1, 64, 256, 256)
     source = da.random.default_rng(0).integers(-1024, 3072, size=shape, dtype=np.int16,
                                                chunks=chunks)
     source.to_zarr(str(tmp_path / "in.zarr"))
     x = da.from_zarr(str(tmp_path / "in.zarr"))
-    assert x.nbytes >= 2 * MEMORY_LIMIT
+    assert x.nbytes >= 1.5 * MEMORY_LIMIT
     workers = set(client.scheduler_info()["workers"])
     client.run(_start_sampler)
     lazy, lazy_curves = rdask.transform_batch(x, rng=6, return_curves=True)
@@ -177,7 +179,11 @@ def test_augment_zarr_batch(capsys, tmp_path, client):
             written[...], rsgt_fast.transform_batch(x, rng=np.random.default_rng(child)))
 
 
-def test_warm_workers_runs_once_per_worker(client):
-    done = rdask.warm_workers(client, ["uint8"])
-    assert set(done) == set(client.scheduler_info()["workers"])
-    assert all(seconds >= 0 for seconds in done.values())
+def test_warm_workers_runs_once_on_every_worker():
+    # Compiling many kernels takes more memory than the module cluster's limit.
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as cluster:
+        with distributed.Client(cluster) as client:
+            done = rdask.warm_workers(client, ["uint8"])
+            assert set(done) == set(client.scheduler_info()["workers"])
+            assert all(seconds >= 0 for seconds in done.values())

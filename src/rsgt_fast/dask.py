@@ -198,7 +198,7 @@ def warm_workers(client, dtypes=("int16", "float32"), out_dtypes=("float32",)):
 
     Each worker process otherwise pays for compilation (or for loading numba's
     cache) inside its first task.  This runs :func:`rsgt_fast.warmup.warmup`
-    once per worker (as one task pinned to it), not per task; workers that
+    once on every worker, in a thread beside its event loop, not per task; workers that
     share a ``NUMBA_CACHE_DIR`` compile each path once between them and load
     it afterwards.
 
@@ -215,12 +215,15 @@ def warm_workers(client, dtypes=("int16", "float32"), out_dtypes=("float32",)):
         Worker address to the seconds it took.
     """
     dtypes, out_dtypes = list(dtypes), list(out_dtypes)
-    workers = list(client.scheduler_info()["workers"])
-    # One task pinned to each worker (not client.run, which would block the
-    # worker's event loop, and its heartbeats, for the whole compilation).
-    futures = [client.submit(_warm, dtypes, out_dtypes, workers=[worker],
-                             allow_other_workers=False, pure=False) for worker in workers]
-    return dict(zip(workers, client.gather(futures), strict=True))
+    return client.run(_warm_in_thread, dtypes, out_dtypes)
+
+
+async def _warm_in_thread(dtypes, out_dtypes):
+    # client.run awaits this on each worker's event loop; compiling in a thread
+    # keeps the loop (and the worker's heartbeats) running meanwhile.
+    import asyncio
+
+    return await asyncio.get_running_loop().run_in_executor(None, _warm, dtypes, out_dtypes)
 
 
 def _warm(dtypes, out_dtypes):
