@@ -472,34 +472,30 @@ def _run_jobs(jobs, options, client):
         extra = () if _is_zarr(path) else (options["series"],)
         return fn, (path, seed, targets, options["bounds"], options["dtype"], options["n"], *extra)
 
-    if client is None:
-        for path in jobs:
-            fn, call_args = call(path)
-            try:
-                fn(*call_args)
-            except Exception as exc:
-                yield path, exc
-            else:
-                yield path, None
-        return
-    distributed = require("distributed", "dask", "augment --workers")
-    run = uuid.uuid4().hex  # keys of this run only, on a scheduler others may share
-    # zarr inputs are graphs of their own: run them from here, on the cluster.
-    local = [p for p in jobs if _is_zarr(p)]
-    futures = {}
-    for path in jobs:
-        if path not in local:
-            fn, call_args = call(path)
-            futures[client.submit(fn, *call_args, key=f"rsgt-fast-augment-{run}-{len(futures)}",
-                                  pure=False)] = path
-    for path in local:
+    def here(path):
         fn, call_args = call(path)
         try:
             fn(*call_args)
         except Exception as exc:
-            yield path, exc
-        else:
-            yield path, None
+            return path, exc
+        return path, None
+
+    if client is None:
+        for path in jobs:
+            yield here(path)
+        return
+    distributed = require("distributed", "dask", "augment --workers")
+    run = uuid.uuid4().hex  # keys of this run only, on a scheduler others may share
+    # zarr inputs are graphs of their own: run them from here, on the cluster.
+    futures = {}
+    for path in jobs:
+        if not _is_zarr(path):
+            fn, call_args = call(path)
+            futures[client.submit(fn, *call_args, key=f"rsgt-fast-augment-{run}-{len(futures)}",
+                                  pure=False)] = path
+    for path in jobs:
+        if _is_zarr(path):
+            yield here(path)
     for future in distributed.as_completed(futures):
         path = futures[future]
         try:
