@@ -90,7 +90,7 @@ def transform_batch(x, *, n_sinusoids: int = N_SINUSOIDS, min_frequency: float =
     replay_conflicts(curves, rng=rng, keys=keys, min_max_val=min_max_val,
                      n_sinusoids=n_sinusoids, min_frequency=min_frequency,
                      max_frequency=max_frequency)
-    _validate.input_array(np.empty((1,) * max(x.ndim, 1), x.dtype), "x")
+    _validate.input_dtype(x.dtype, "x")
     if x.ndim == 0:
         raise ValueError("x must have at least one dimension, got a 0-d array")
     if any(np.isnan(c) for sizes in x.chunks for c in sizes):
@@ -113,19 +113,15 @@ def transform_batch(x, *, n_sinusoids: int = N_SINUSOIDS, min_frequency: float =
             source = _validate.rng(rng)
         params = draw_parameters(source, keys, n_rows, opts)
         bounds = None if opts.min_max_val is None else [opts.min_max_val] * n_rows
-    # The same range, number types included: an int range and a float range of the
-    # same values place integer input differently.
-    same = bounds is not None and len({tuple((type(v), v) for v in pair)
-                                       for pair in bounds}) == 1
 
-    # Parameters (and known ranges) travel as small arrays chunked like axis 0.
+    # Parameters and ranges travel as small arrays chunked like axis 0; known
+    # ranges as Python numbers (an int and a float range place integer input
+    # differently, so their types must survive).
     batch_chunks = (x.chunks[0],)
     params_d = da.from_array(params, chunks=batch_chunks + params.shape[1:])
     if bounds is None:
         ranges_d = _reduced_ranges(x)
-    elif same:  # every element has the same range: no per-row array needed
-        ranges_d = da.zeros((n_rows, 2), dtype=np.int8, chunks=batch_chunks + (2,))
-    else:  # replayed curves: each row's own stored range, as Python numbers
+    else:
         ranges_d = da.from_array(np.array(bounds, dtype=object), chunks=batch_chunks + (2,))
     spatial = tuple(range(1, x.ndim))
     out_index = (0,) + spatial
@@ -136,14 +132,12 @@ def transform_batch(x, *, n_sinusoids: int = N_SINUSOIDS, min_frequency: float =
         params_d, (0, x.ndim + 1, x.ndim + 2),
         concatenate=True, dtype=opts.dtype,
         meta=np.empty((0,) * x.ndim, opts.dtype),
-        common=bounds[0] if same else None, reduced=bounds is None, kind=kind,
-        out_dtype=opts.dtype,
+        reduced=bounds is None, kind=kind, out_dtype=opts.dtype,
     )
     if not return_curves:
         return out
-    if bounds is not None:
-        ranges_d = bounds
-    lazy_curves = _dask.delayed(_curves, pure=True)(params, ranges_d, kind, x.dtype)
+    lazy_curves = _dask.delayed(_curves, pure=True)(params, bounds if bounds is not None
+                                                    else ranges_d, kind, x.dtype)
     return out, lazy_curves
 
 
@@ -167,11 +161,9 @@ def _bounds_of(ranges, kind):
     return [(int(lo), int(hi)) for lo, hi in ranges.tolist()]
 
 
-def _apply_block(block, ranges, params, *, common, reduced, kind, out_dtype):
+def _apply_block(block, ranges, params, *, reduced, kind, out_dtype):
     """One engine call on one block with its rows' curves and ranges."""
-    if common is not None:
-        bounds = [common] * len(params)
-    elif reduced:
+    if reduced:
         bounds = _bounds_of(ranges, kind)
     else:
         bounds = [tuple(pair) for pair in ranges.tolist()]
