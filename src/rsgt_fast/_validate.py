@@ -161,14 +161,22 @@ def curve_options(n_sinusoids, min_frequency, max_frequency, min_max_val, dtype,
 # ---------------------------------------------------------------- arrays
 
 
+def input_dtype(value, name="x"):
+    """An integer, bool, float16, float32 or float64 dtype: what the transforms take."""
+    try:
+        dtype = np.dtype(value)
+    except TypeError as exc:
+        raise TypeError(f"{name}: {_short(value)} is not a numpy dtype") from exc
+    kind = dtype.kind
+    if kind not in "biuf" or (kind == "f" and dtype.itemsize not in (2, 4, 8)):
+        raise TypeError(f"{name} must hold integers or float16/32/64 values, got dtype {dtype}")
+    return dtype
+
+
 def input_array(value, name="x"):
     """A non-empty array of at least one dimension with an integer, bool or float dtype."""
     array = np.asanyarray(value)
-    kind = array.dtype.kind
-    if kind not in "biuf" or (kind == "f" and array.dtype.itemsize not in (2, 4, 8)):
-        raise TypeError(
-            f"{name} must hold integers or float16/32/64 values, got dtype {array.dtype}"
-        )
+    input_dtype(array.dtype, name)
     if array.ndim == 0:
         raise ValueError(f"{name} must have at least one dimension, got a 0-d array")
     if array.size == 0:

@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _jit
-from ._validate import output_dtype
+from ._validate import input_dtype, output_dtype
 from .augmentation import random_smooth_grayvalue_transform
 from .batch import transform_batch
 from .normalization import normalize_ct_scan, normalize_mr_scan
@@ -40,16 +40,6 @@ class Warmup(NamedTuple):
     cache: str | None
     #: Whether the parallel variants were warmed too.
     parallel: bool
-
-
-def _dtype(value, name):
-    try:
-        dtype = np.dtype(value)
-    except TypeError as exc:
-        raise TypeError(f"{name}: {value!r} is not a numpy dtype") from exc
-    if dtype.kind not in "biuf" or (dtype.kind == "f" and dtype.itemsize not in (2, 4, 8)):
-        raise TypeError(f"{name}: {dtype} is not an input dtype rsgt_fast transforms")
-    return dtype
 
 
 def _inputs(dtype, elements):
@@ -119,7 +109,7 @@ def warmup(dtypes: Iterable = DTYPES, out_dtypes: Iterable = ("float32",)) -> Wa
         dtypes = [dtypes]
     if isinstance(out_dtypes, (str, np.dtype, type)):
         out_dtypes = [out_dtypes]
-    dtypes = [_dtype(d, "dtypes") for d in dtypes]
+    dtypes = [input_dtype(d, "dtypes") for d in dtypes]
     out_dtypes = [output_dtype(d, "out_dtypes") for d in out_dtypes]
     if not dtypes or not out_dtypes:
         raise ValueError("warmup needs at least one input and one output dtype")
