@@ -10,16 +10,13 @@ from ._jit import engine
 from ._kernels import approximate_table, sines
 from ._layout import AMPLITUDE, FREQUENCY, SAMPLE_ERROR
 from .curves import legacy_parameters, rsgt_samples
-from .plan import apply, clip_bounds, index_table, lookup_table, rows
+from .plan import FULL_TABLE_MIN, apply, clip_bounds, index_table, lookup_table, rows
 from .scan import element_ranges
 
 __all__ = ["random_smooth_grayvalue_transform"]
 
 #: Integer ranges up to this many values are sampled exactly as rsgt 1.1.0 does.
 EXACT_MAX = 1 << 22
-#: 8/16-bit images at least this many times larger than their dtype's value
-#: count are mapped through a full table (no clamping); both give the same values.
-FULL_TABLE_MIN = 16
 
 #: Grid points per parallel task when sampling rsgt's curve.
 SAMPLES_CHUNK = 1 << 14

@@ -403,8 +403,7 @@ def _plan_outputs(inputs, seeds, args):
     for path, seed in zip(inputs, seeds, strict=True):
         try:
             if _is_zarr(path):
-                stem = path.name[:-len(".zarr")] if path.name.endswith(".zarr") else path.name
-                targets = [args.output_dir / f"{stem}_rsgt{k}.zarr" for k in range(args.n)]
+                targets = [args.output_dir / f"{path.stem}_rsgt{k}.zarr" for k in range(args.n)]
             else:
                 targets = [io.output_path(path, k, args.output_dir) for k in range(args.n)]
             for target in targets:

@@ -14,7 +14,7 @@ from ._kernels import (
     mr_affine,
 )
 from .plan import CHUNK, clip_bounds, index_table, lookup_table, rows
-from .scan import check_finite
+from .scan import check_finite, float_layout
 
 __all__ = ["normalize_ct_scan", "normalize_mr_scan"]
 
@@ -104,9 +104,8 @@ def key_code(dtype):
     width = dtype.itemsize * 8
     magnitude = (1 << (width - 1)) - 1
     if dtype.kind == "f":
-        info = np.finfo(dtype)
-        exponent = ((1 << info.nexp) - 1) << info.nmant
-        return np.dtype(f"int{width}"), (KEY_FLOAT, magnitude, exponent)
+        signed, _, exponent, _ = float_layout(dtype)
+        return signed, (KEY_FLOAT, magnitude, exponent)
     kind = KEY_UNSIGNED if dtype.kind in "ub" else KEY_SIGNED
     return np.dtype(f"int{width}"), (kind, magnitude, 0)
 

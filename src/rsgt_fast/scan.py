@@ -24,14 +24,14 @@ import numpy as np
 
 from ._kernels import row_minmax
 
-__all__ = ["element_ranges", "check_finite", "row_extrema"]
+__all__ = ["element_ranges", "check_finite", "row_extrema", "float_layout"]
 
 #: Elements per parallel task of the scan.
 SCAN_CHUNK = 1 << 16
 
 
 @functools.cache
-def _float_layout(dtype):
+def float_layout(dtype):
     """Signed and unsigned views, exponent mask and sign bit of a float dtype's patterns."""
     width = dtype.itemsize * 8
     info = np.finfo(dtype)
@@ -48,7 +48,7 @@ def row_extrema(x2, kind):
         values, _ = row_minmax(x2, x2, False, SCAN_CHUNK)
         return values[:, 0], values[:, 1], None
     dtype = np.dtype(np.float16) if kind == "half" else x2.dtype
-    view, unsigned_view, exponent, sign = _float_layout(dtype)
+    view, unsigned_view, exponent, sign = float_layout(dtype)
     signed, unsigned = row_minmax(x2.view(view), x2.view(unsigned_view), True, SCAN_CHUNK)
     smin, smax = signed[:, 0].astype(np.int64), signed[:, 1].astype(np.int64)
     umax = unsigned[:, 1].astype(np.uint64)
