@@ -12,20 +12,18 @@
   of each worker, sampled every 10 ms, go to ``extra_info``.
 """
 
-import threading
-import time
-
 import numpy as np
 import pytest
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 zarr = pytest.importorskip("zarr")
-psutil = pytest.importorskip("psutil")
+pytest.importorskip("psutil")
 pytest.importorskip("tqdm")
 
 import rsgt_fast  # noqa: E402
 import rsgt_fast.dask as rdask  # noqa: E402
+import worker_memory  # noqa: E402
 from rsgt_fast.cli import main  # noqa: E402
 
 WORKER_MEMORY = 512 << 20
@@ -91,27 +89,6 @@ def test_augment_on_a_cluster(benchmark, timed, client, volumes, tmp_path, conte
     assert len(list(tmp_path.iterdir())) == 32
 
 
-def _start_sampler():
-    process = psutil.Process()
-    state = {"peak": process.memory_info().rss, "run": True}
-
-    def sample():
-        while state["run"]:
-            state["peak"] = max(state["peak"], process.memory_info().rss)
-            time.sleep(0.01)
-
-    threading.Thread(target=sample, daemon=True).start()
-    import builtins
-    builtins._rsgt_fast_bench_rss = state
-
-
-def _stop_sampler():
-    import builtins
-    state = builtins._rsgt_fast_bench_rss
-    state["run"] = False
-    return state["peak"]
-
-
 def test_out_of_core_zarr(benchmark, client, tmp_path, full_size):
     benchmark.group = "12 out of core: zarr int16 -> zarr float32, 2 workers"
     shape = (24, 256, 256, 256) if full_size else (4, 32, 32, 32)
@@ -122,9 +99,9 @@ def test_out_of_core_zarr(benchmark, client, tmp_path, full_size):
     peaks = []
 
     def run():
-        client.run(_start_sampler)
+        client.run(worker_memory.start_sampler)
         rdask.transform_batch(x, rng=2).to_zarr(str(tmp_path / "out.zarr"), overwrite=True)
-        peaks.append(max(client.run(_stop_sampler).values()))
+        peaks.append(max(client.run(worker_memory.stop_sampler).values()))
 
     benchmark.pedantic(run, rounds=1 if not full_size else 3, iterations=1)
     median = benchmark.stats.stats.median if benchmark.stats else None

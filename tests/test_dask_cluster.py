@@ -1,18 +1,16 @@
 """rsgt_fast.dask on a real dask.distributed cluster of worker processes, in and out of core."""
 
-import threading
-import time
-
 import numpy as np
 import pytest
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 zarr = pytest.importorskip("zarr")
-psutil = pytest.importorskip("psutil")
+pytest.importorskip("psutil")
 
 import rsgt_fast  # noqa: E402
 import rsgt_fast.dask as rdask  # noqa: E402
+import worker_memory  # noqa: E402
 
 #: Per worker; the out-of-core test moves several times this through each worker.
 MEMORY_LIMIT = 512 << 20
@@ -47,29 +45,6 @@ def test_distributed_float_input_with_keys(client):
                                   rsgt_fast.transform_batch(x, rng=8, keys=[3, 1, 4, 1]))
 
 
-def _start_sampler():
-    """In a worker: sample this process's RSS every 10 ms in a background thread."""
-    process = psutil.Process()
-    state = {"peak": process.memory_info().rss, "run": True}
-
-    def sample():
-        while state["run"]:
-            state["peak"] = max(state["peak"], process.memory_info().rss)
-            time.sleep(0.01)
-
-    threading.Thread(target=sample, daemon=True).start()
-    import builtins
-    builtins._rsgt_fast_rss = state
-    return state["peak"]
-
-
-def _stop_sampler():
-    import builtins
-    state = builtins._rsgt_fast_rss
-    state["run"] = False
-    return state["peak"]
-
-
 @pytest.mark.slow
 def test_out_of_core_zarr_stays_within_each_workers_memory_limit(client, tmp_path):
     # 768 MiB of int16 on disk in, 1.5 GiB of float32 out: 1.5 and 3 times each
@@ -82,10 +57,10 @@ def test_out_of_core_zarr_stays_within_each_workers_memory_limit(client, tmp_pat
     x = da.from_zarr(str(tmp_path / "in.zarr"))
     assert x.nbytes >= 1.5 * MEMORY_LIMIT
     workers = set(client.scheduler_info()["workers"])
-    client.run(_start_sampler)
+    client.run(worker_memory.start_sampler)
     lazy, lazy_curves = rdask.transform_batch(x, rng=6, return_curves=True)
     lazy.to_zarr(str(tmp_path / "out.zarr"))
-    peaks = client.run(_stop_sampler)
+    peaks = client.run(worker_memory.stop_sampler)
     assert set(client.scheduler_info()["workers"]) == workers  # none was restarted
     assert max(peaks.values()) < MEMORY_LIMIT
     # Spot checks against the in-memory engine with the same curves.
