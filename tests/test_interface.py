@@ -2,14 +2,19 @@
 
 import ast
 import inspect
+import json
 import logging
+import os
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import rsgt_fast
-from rsgt_fast import _jit, _kernels
+from rsgt_fast import _jit, _kernels, _layout
 
 SOURCE = Path(rsgt_fast.__file__).resolve().parent
 
@@ -18,6 +23,8 @@ def _compiled_functions():
     for name, value in vars(_kernels).items():
         if isinstance(value, _jit.Kernel):
             yield name, value.serial.py_func
+        elif isinstance(value, _jit.Threaded):
+            yield name, value.compiled.py_func
         elif hasattr(value, "py_func"):
             yield name, value.py_func
 
@@ -69,13 +76,79 @@ class Spy:
 
 
 def test_a_kernel_outside_an_engine_block_runs_serially(monkeypatch):
-    spy = Spy(_kernels.row_minmax, monkeypatch)
-    x = np.zeros((2, 1 << 20), np.int16)
-    _kernels.row_minmax(x, x, False, 1 << 16)
+    spy = Spy(_kernels.lookup, monkeypatch)
+    x = np.zeros((2, 1 << 20), np.uint8)
+    table = np.zeros((2, 256), np.float32)
+    out = np.empty(x.shape, np.float32)
+    job = _layout.Job(chunk=1 << 16, offset=0, half_in=False, integer=False)
+    _kernels.lookup(x, table, out, job)
     with _jit.engine(x.size):
-        _kernels.row_minmax(x, x, False, 1 << 16)
+        _kernels.lookup(x, table, out, job)
     expected = "serial" if _jit.serial_reason(x.size) else "parallel"
     assert spy.calls == ["serial", expected]
+
+
+class ThreadSpy:
+    """Records the span and the thread of every call of a threaded kernel."""
+
+    def __init__(self, kernel, monkeypatch):
+        self.calls = []
+        original = kernel.compiled
+
+        def record(*args):
+            self.calls.append((args[-1], threading.current_thread().name))
+            return original(*args)
+
+        monkeypatch.setattr(kernel, "compiled", record)
+
+
+def test_a_threaded_kernel_outside_an_engine_block_runs_in_one_call(monkeypatch):
+    spy = ThreadSpy(_kernels.chunk_minmax, monkeypatch)
+    x = np.zeros((2, 1 << 20), np.int16)
+    parts = np.empty((32, 2), np.int16)
+    _kernels.chunk_minmax(32, x, x, 1 << 16, parts, np.empty((0, 2), np.int16))
+    assert spy.calls == [((0, 32), threading.current_thread().name)]
+
+
+@pytest.mark.skipif(_jit.max_threads() < 2 or _jit.serial_reason(1 << 22) is not None,
+                    reason="every call here runs on one thread")
+def test_a_parallel_engine_block_shares_threaded_tasks_out_in_contiguous_spans(monkeypatch):
+    spy = ThreadSpy(_kernels.chunk_minmax, monkeypatch)
+    x = np.arange(1 << 21, dtype=np.int16).reshape(2, -1)
+    parts = np.empty((32, 2), np.int16)
+    with _jit.engine(x.size) as variant:
+        _kernels.chunk_minmax(32, x, x, 1 << 16, parts, np.empty((0, 2), np.int16))
+    assert variant == "parallel"
+    spans = sorted(span for span, _ in spy.calls)
+    assert len(spans) == _jit.max_threads()
+    assert spans[0][0] == 0 and spans[-1][1] == 32
+    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
+    assert len({thread for _, thread in spy.calls}) == len(spans)
+    chunks = x.reshape(32, -1)
+    np.testing.assert_array_equal(parts, np.stack([chunks.min(1), chunks.max(1)], axis=1))
+
+
+@pytest.mark.skipif(_jit.max_threads() < 2 or _jit.serial_reason(1 << 22) is not None,
+                    reason="every call here runs on one thread")
+def test_a_failing_span_raises_in_the_caller_and_leaves_the_workers_usable(monkeypatch):
+    original = _kernels.chunk_minmax.compiled
+
+    def fail_on_a_worker(*args):
+        if args[-1][0] != 0:
+            raise RuntimeError("span failed")
+        return original(*args)
+
+    x = np.arange(1 << 21, dtype=np.int16).reshape(2, -1)
+    parts = np.empty((32, 2), np.int16)
+    none = np.empty((0, 2), np.int16)
+    monkeypatch.setattr(_kernels.chunk_minmax, "compiled", fail_on_a_worker)
+    with pytest.raises(RuntimeError, match="span failed"), _jit.engine(x.size):
+        _kernels.chunk_minmax(32, x, x, 1 << 16, parts, none)
+    monkeypatch.setattr(_kernels.chunk_minmax, "compiled", original)
+    with _jit.engine(x.size):
+        _kernels.chunk_minmax(32, x, x, 1 << 16, parts, none)
+    chunks = x.reshape(32, -1)
+    np.testing.assert_array_equal(parts, np.stack([chunks.min(1), chunks.max(1)], axis=1))
 
 
 def test_engine_says_why_it_runs_serially(caplog):
@@ -136,3 +209,40 @@ def test_integrations_check_options_like_the_engine(module):
         cls(min_frequency=2.0, max_frequency=1.0)
     with pytest.raises(TypeError, match="n_sinusoids must be an integer"):
         cls(n_sinusoids=2.5)
+
+
+LITERAL_PROBE = """
+import json
+import numpy as np
+import rsgt_fast
+from rsgt_fast import _kernels
+from rsgt_fast.augmentation import random_smooth_grayvalue_transform
+
+ramp = np.arange(2 * 300) % 200
+rsgt_fast.transform_batch(ramp.astype(np.int16).reshape(2, -1), rng=0, dtype="float16")
+rsgt_fast.transform_batch((ramp * 70000).astype(np.int32).reshape(2, -1), rng=0)
+rsgt_fast.transform_batch(ramp.astype(np.float32).reshape(2, -1), rng=0)
+random_smooth_grayvalue_transform(ramp.astype(np.int16))
+found = {}
+for name, value in vars(_kernels).items():
+    for dispatcher in (getattr(value, v, None) for v in ("serial", "parallel", "compiled")):
+        if dispatcher is None and hasattr(value, "signatures"):
+            dispatcher = value
+        if dispatcher is not None:
+            found.setdefault(name, set()).update(map(str, dispatcher.signatures))
+print(json.dumps({name: sorted(sigs) for name, sigs in found.items()}))
+"""
+
+
+@pytest.mark.needs_jit
+def test_no_helper_is_compiled_again_for_a_literal_argument(tmp_path):
+    # numba compiles a helper once more for each integer literal it is called
+    # with; on an empty cache every such copy costs compile time on first use.
+    done = subprocess.run([sys.executable, "-c", LITERAL_PROBE], capture_output=True, text=True,
+                          env=dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path)), timeout=600)
+    assert done.returncode == 0, done.stderr
+    signatures = json.loads(done.stdout.splitlines()[-1])
+    assert len(signatures["sample_block"]) == 1  # the probe reached the curve code
+    literal = {name: sigs for name, sigs in signatures.items()
+               if any("Literal" in sig for sig in sigs)}
+    assert literal == {}

@@ -1,12 +1,25 @@
 """Every compiled function of rsgt_fast, and nothing else.
 
 Arrays arrive 2-D and C-contiguous: ``x`` and ``out`` are ``(B, N)``, one row
-per batch element.  Parallel loops run over *tasks*, each one chunk of one
-row, so that a batch of one still keeps every core busy; a task's index is
-made an int64 first, so that the serial and the parallel variant of a kernel
-share every helper's compiled code.  The packed arguments (``curve``,
+per batch element.  Two kinds of kernel (see :mod:`._jit`):
+
+* ``@threaded`` kernels build curves and tables, one task per element (or
+  per chunk of one long curve); their last argument is the *span*, the
+  ``[first, stop)`` range of tasks a call does, and the engine shares the
+  spans out among Python threads.  They never see the input, so the costly
+  curve code compiles once per output dtype, never per input dtype, and
+  once only, with no parallel variant;
+* ``@kernel`` kernels map voxels (and scan, and normalise): short loops over
+  *tasks*, each one chunk of one row, so that a batch of one still keeps
+  every core busy, run by ``prange`` in a parallel and a serial variant.  A
+  task's index is made an int64 first, so that both variants share every
+  helper's compiled code.  The packed arguments (``curve``,
 ``place``, ``clip``, ``grid``, ``job``) are described in :mod:`._layout`;
 kernels draw no random numbers.
+
+Helpers are never called with an integer literal (``f(x, 0)``) but with an
+int64 (``f(x, np.int64(0))``): numba compiles a helper once more for every
+literal integer argument it meets.
 
 Output arrays of itemsize 2 hold float16 bit patterns (the output viewed as
 ``uint16``): numba has no float16, so values are rounded by :func:`half_bits`.
@@ -17,7 +30,7 @@ import math
 import numpy as np
 from numba import prange
 
-from ._jit import helper, kernel
+from ._jit import helper, kernel, threaded
 from ._layout import (
     AMPLITUDE, BASE, CLIP_HI, CLIP_LO, FREQUENCY, HI, LAST, LO, PHASE, SCALE, UNIT, UNIT_LO,
     YMAX, YMIN,
@@ -144,18 +157,6 @@ def store(row, j, v):
 
 
 @helper
-def _minmax_task(task, n_chunks, chunk, x, extremes):
-    b, start, stop = task_span(task, n_chunks, chunk, x.shape[1])
-    xb = x[b, start:stop]
-    lo = hi = xb[0]
-    for i in range(xb.shape[0]):
-        lo = min(lo, xb[i])
-        hi = max(hi, xb[i])
-    extremes[task, 0] = lo
-    extremes[task, 1] = hi
-
-
-@helper
 def extremes_of(values):
     """``(min, max)`` of a non-empty 1-D array: a plain loop, far cheaper to compile than
     ``ndarray.min``/``max``, whose generic implementations cost about a second each."""
@@ -166,24 +167,10 @@ def extremes_of(values):
     return lo, hi
 
 
-@helper
-def _row_extremes(extremes, n_rows, n_chunks):
-    out = np.empty((n_rows, 2), extremes.dtype)
-    for b in range(n_rows):
-        first = b * n_chunks
-        lo = extremes[first, 0]
-        hi = extremes[first, 1]
-        for t in range(first + 1, first + n_chunks):
-            lo = min(lo, extremes[t, 0])
-            hi = max(hi, extremes[t, 1])
-        out[b, 0] = lo
-        out[b, 1] = hi
-    return out
-
-
-@kernel
-def row_minmax(x, other, both, chunk):
-    """Per-row (minimum, maximum) of ``x`` and, if ``both``, of ``other``: two ``(B, 2)`` arrays.
+@threaded
+def chunk_minmax(x, other, chunk, x_parts, other_parts, span):
+    """(minimum, maximum) of each task's chunk of ``x`` into ``x_parts[task]`` and, where
+    ``other_parts`` has rows, of ``other`` into ``other_parts[task]``.
 
     Integers pass themselves as ``x``.  IEEE floats pass their bit patterns
     read as the signed (``x``) and as the unsigned (``other``) integer type of
@@ -191,16 +178,13 @@ def row_minmax(x, other, both, chunk):
     ``scan.py``).  Integer min and max vectorise fully, with no per-value
     arithmetic.
     """
-    n_rows, n = x.shape
-    n_chunks = (n + chunk - 1) // chunk
-    x_parts = np.empty((n_rows * n_chunks, 2), x.dtype)
-    other_parts = np.empty((n_rows * n_chunks if both else 0, 2), other.dtype)
-    for t in prange(n_rows * n_chunks):
-        _minmax_task(np.int64(t), n_chunks, chunk, x, x_parts)
+    n_chunks = (x.shape[1] + chunk - 1) // chunk
+    both = other_parts.shape[0] > 0
+    for t in range(span[0], span[1]):
+        b, start, stop = task_span(t, n_chunks, chunk, x.shape[1])
+        x_parts[t, 0], x_parts[t, 1] = extremes_of(x[b, start:stop])
         if both:
-            _minmax_task(np.int64(t), n_chunks, chunk, other, other_parts)
-    return (_row_extremes(x_parts, n_rows, n_chunks),
-            _row_extremes(other_parts, n_rows if both else 0, n_chunks))
+            other_parts[t, 0], other_parts[t, 1] = extremes_of(other[b, start:stop])
 
 
 # ------------------------------------------------------------------ curves
@@ -311,7 +295,7 @@ def build_grid(b, curve, grid):
     """
     g = grid.points[b]
     yb = grid.values[b]
-    sample_block(curve, b, g, 0, g, yb)
+    sample_block(curve, b, g, np.int64(0), g, yb)
     jlo = 0
     jhi = 0
     for j in range(1, g):
@@ -369,7 +353,7 @@ def fill_lookup(b, grid, place, entries, table):
         for k in range(start, stop):
             store(row, k, normalized(yb[k - first], ymin, ymax))
         if start > 0:
-            store(row, 0, normalized(yb[0], ymin, ymax))
+            store(row, np.int64(0), normalized(yb[0], ymin, ymax))
             for k in range(1, start):
                 row[k] = row[0]
         if stop < width:
@@ -420,7 +404,38 @@ def fill_pairs(b, grid, pairs):
         row[j] = complex(previous, 0.0)
 
 
+# ------------------------------------------------------------------ tables from curves
+#
+# One task per element: sample its curve, find its extrema, fill its table.
+
+
+@threaded
+def lookup_tables(curve, grid, place, entries, table, span):
+    """Tables with an entry per value of an 8/16-bit dtype (or float16 pattern)."""
+    for b in range(span[0], span[1]):
+        build_grid(b, curve, grid)
+        fill_lookup(b, grid, place, entries, table)
+
+
+@threaded
+def index_tables(curve, grid, table, span):
+    """Tables with an entry per integer of each element's range."""
+    for b in range(span[0], span[1]):
+        build_grid(b, curve, grid)
+        fill_index(b, grid, table)
+
+
+@threaded
+def pair_tables(curve, grid, pairs, span):
+    """(value, step) pairs of each element's grid, for interpolation."""
+    for b in range(span[0], span[1]):
+        build_grid(b, curve, grid)
+        fill_pairs(b, grid, pairs)
+
+
 # ------------------------------------------------------------------ gathers
+#
+# Parallel loops over chunks of rows: map each voxel through its row's table.
 
 
 @helper
@@ -450,104 +465,76 @@ def gather_index(task, n_chunks, x, clip, place, table, out, job):
 
 
 @helper
-def gather_interp(task, n_chunks, x, clip, place, pairs, out, job):
-    """Each value's position on the grid, interpolated between two normalised grid values.
+def _blend(ob, first, m, pairs, idx, frac):
+    """``ob[first + i]`` = pair ``idx[i]``'s value plus ``frac[i]`` of its step, for ``i < m``."""
+    os = ob[first:first + m]
+    for i in range(m):
+        pair = pairs[idx[i]]
+        store(os, i, pair.real + frac[i] * pair.imag)
 
-    The arithmetic is in ``place``'s float type.  Float input is clamped to
-    ``[LO, HI]`` and placed at ``(UNIT * v - UNIT_LO) * SCALE``; integer input
-    (``job.integer``) is clamped to ``clip`` and measured from ``CLIP_LO`` in
-    integer arithmetic, so that 64-bit values far from zero keep every digit.
-    Work goes in blocks: positions (vectorised; positions are never negative,
-    so truncation is the floor), then one load and one blend per value.
+
+@helper
+def gather_interp(task, n_chunks, x, place, pairs, out, job):
+    """Each value's position on its row's grid, interpolated between two grid values.
+
+    The arithmetic is in ``place``'s float type: a value is clamped to
+    ``[LO, HI]`` and placed at ``(UNIT * v - UNIT_LO) * SCALE``.  Work goes in
+    blocks: positions (vectorised; positions are never negative, so
+    truncation is the floor), then one load and one blend per value.
     """
     b, start, stop = task_span(task, n_chunks, job.chunk, x.shape[1])
     xb = x[b, start:stop]
     ob = out[b, start:stop]
-    tb = pairs[b]
     lo = place[b, LO]
     hi = place[b, HI]
     unit_lo = place[b, UNIT_LO]
     scale = place[b, SCALE]
     unit = place[b, UNIT]
     last = place[b, LAST]
-    base = place[b, BASE]
     zero = unit - unit
+    work = place.dtype.type
+    idx = np.empty(BLOCK, np.int32)
+    frac = np.empty(BLOCK, place.dtype)
+    for first in range(0, stop - start, BLOCK):
+        m = min(BLOCK, stop - start - first)
+        xs = xb[first:first + m]
+        for i in range(m):
+            pos = min((unit * min(max(xs[i] + zero, lo), hi) - unit_lo) * scale, last)
+            j = np.int32(pos)
+            idx[i] = j
+            frac[i] = pos - work(j)
+        _blend(ob, first, m, pairs[b], idx, frac)
+
+
+@helper
+def gather_interp_integers(task, n_chunks, x, clip, place, pairs, out, job):
+    """:func:`gather_interp` for integers over integral ranges, in integer arithmetic.
+
+    A value is clamped to ``clip`` and its distance from ``CLIP_LO`` taken
+    modulo 2**64, which is exact for every integer dtype, so 64-bit values
+    far from zero keep every digit; ``BASE`` is ``CLIP_LO``'s grid position.
+    """
+    b, start, stop = task_span(task, n_chunks, job.chunk, x.shape[1])
+    xb = x[b, start:stop]
+    ob = out[b, start:stop]
+    scale = place[b, SCALE]
+    unit = place[b, UNIT]
+    last = place[b, LAST]
+    base = place[b, BASE]
     low = clip[b, CLIP_LO]
     high = clip[b, CLIP_HI]
     idx = np.empty(BLOCK, np.int32)
-    frac = np.empty(BLOCK, place.dtype)
-    work = place.dtype.type
-    n = xb.shape[0]
-    for first in range(0, n, BLOCK):
-        m = min(BLOCK, n - first)
+    frac = np.empty(BLOCK)
+    for first in range(0, stop - start, BLOCK):
+        m = min(BLOCK, stop - start - first)
         xs = xb[first:first + m]
-        if job.integer:
-            for i in range(m):
-                # Modulo 2**64 the difference is exact for every integer dtype.
-                d = np.uint64(np.int64(min(max(xs[i], low), high)) - np.int64(low))
-                pos = min(max(base + (unit * d) * scale, zero), last)
-                j = np.int32(pos)
-                idx[i] = j
-                frac[i] = pos - work(j)
-        else:
-            for i in range(m):
-                pos = min((unit * min(max(xs[i] + zero, lo), hi) - unit_lo) * scale, last)
-                j = np.int32(pos)
-                idx[i] = j
-                frac[i] = pos - work(j)
-        os = ob[first:first + m]
         for i in range(m):
-            pair = tb[idx[i]]
-            store(os, i, pair.real + frac[i] * pair.imag)
-
-
-# ------------------------------------------------------------------ transforms
-#
-# Each transform is one call with two parallel loops: over elements, each
-# sampling its curve, finding its extrema and filling its table; then over
-# (element, chunk) tasks mapping every voxel.
-
-
-@kernel
-def transform_lookup(x, curve, grid, place, entries, table, out, job):
-    """8/16-bit integer or float16 input: a table entry per representable value."""
-    n_rows = x.shape[0]
-    for i in prange(n_rows):
-        b = np.int64(i)
-        build_grid(b, curve, grid)
-        fill_lookup(b, grid, place, entries, table)
-    n_chunks = (x.shape[1] + job.chunk - 1) // job.chunk
-    for t in prange(n_rows * n_chunks):
-        gather_lookup(np.int64(t), n_chunks, x, table, out, job)
-
-
-@kernel
-def transform_index(x, curve, grid, place, clip, table, out, job):
-    """Integer input whose range holds one grid point per integer: index the grid."""
-    n_rows = x.shape[0]
-    for i in prange(n_rows):
-        b = np.int64(i)
-        build_grid(b, curve, grid)
-        fill_index(b, grid, table)
-    n_chunks = (x.shape[1] + job.chunk - 1) // job.chunk
-    for t in prange(n_rows * n_chunks):
-        gather_index(np.int64(t), n_chunks, x, clip, place, table, out, job)
-
-
-@kernel
-def transform_interp(x, curve, grid, place, clip, pairs, out, job):
-    """Float input, or integers over a wide or non-integral range: interpolate a dense grid."""
-    n_rows = x.shape[0]
-    for i in prange(n_rows):
-        b = np.int64(i)
-        build_grid(b, curve, grid)
-        fill_pairs(b, grid, pairs)
-    n_chunks = (x.shape[1] + job.chunk - 1) // job.chunk
-    for t in prange(n_rows * n_chunks):
-        gather_interp(np.int64(t), n_chunks, x, clip, place, pairs, out, job)
-
-
-# ------------------------------------------------------------------ given tables
+            d = np.uint64(np.int64(min(max(xs[i], low), high)) - np.int64(low))
+            pos = min(max(base + (unit * d) * scale, 0.0), last)
+            j = np.int32(pos)
+            idx[i] = j
+            frac[i] = pos - float(j)
+        _blend(ob, first, m, pairs[b], idx, frac)
 
 
 @kernel
@@ -566,29 +553,74 @@ def lookup_index(x, clip, place, table, out, job):
         gather_index(np.int64(t), n_chunks, x, clip, place, table, out, job)
 
 
-@helper
-def _samples_task(task, chunk, curve, values):
+@kernel
+def interpolate(x, place, pairs, out, job):
+    """Every value interpolated on its row's grid (:func:`gather_interp`)."""
+    n_chunks = (x.shape[1] + job.chunk - 1) // job.chunk
+    for t in prange(x.shape[0] * n_chunks):
+        gather_interp(np.int64(t), n_chunks, x, place, pairs, out, job)
+
+
+@kernel
+def interpolate_integers(x, clip, place, pairs, out, job):
+    """Every integer interpolated on its row's grid (:func:`gather_interp_integers`)."""
+    n_chunks = (x.shape[1] + job.chunk - 1) // job.chunk
+    for t in prange(x.shape[0] * n_chunks):
+        gather_interp_integers(np.int64(t), n_chunks, x, clip, place, pairs, out, job)
+
+
+# ------------------------------------------------------------------ rsgt's table
+
+
+@threaded
+def sample_curve(curve, values, chunk, span):
+    """``values`` = raw curve 0 on ``len(values)`` points, one chunk of them per task."""
     n = values.shape[0]
-    start = task * chunk
-    sample_block(curve, 0, n, start, min(start + chunk, n), values)
+    for t in range(span[0], span[1]):
+        start = t * chunk
+        sample_block(curve, np.int64(0), n, start, min(start + chunk, n), values)
 
 
 @helper
-def _round_task(task, chunk, values, bounds, table, unsafe):
-    start = task * chunk
-    amin, amax, near, delta = bounds[0], bounds[1], bounds[2], bounds[3]
-    span = amax - amin
-    for j in range(start, min(start + chunk, values.shape[0])):
-        v = values[j]
-        q = (v - amin) / span
-        if table.itemsize == 2:
-            low = half_bits(q - delta)
-            high = half_bits(q + delta)
-        else:
-            low = np.float32(q - delta)
-            high = np.float32(q + delta)
-        table[j] = low
-        unsafe[j] = low != high or v <= amin + near or v >= amax - near
+def scale_table(curve, error, values, table, finish):
+    """Samples ``values`` (within ``error`` of numpy's) scaled onto [0, 1] and rounded into ``table``.
+
+    ``table`` is float32 or float16 bit patterns.  Returns the indices of the
+    *unsafe* entries, which the caller recomputes exactly: those within
+    ``2 error`` of an approximate extremum (one of them holds the exact
+    extremum) and those whose error interval, ``delta`` around the scaled
+    value, rounds to two different outputs.  The sample, the minimum and the
+    span are each off by at most ``error`` (the span by twice that), so the
+    scaled value is off by at most ``4 error / (span - 2 error)`` plus a few
+    roundings.  A (nearly) flat curve returns every index.
+
+    With ``finish`` (where this ``sin`` is known to be numpy's), the unsafe
+    entries are recomputed here (:func:`finish_table`).
+    """
+    n = table.shape[0]
+    amin, amax = extremes_of(values)
+    if not amax - amin > 4.0 * error:
+        unsafe = np.arange(n)
+    else:
+        near = 2.0 * error
+        delta = 4.0 * error / (amax - amin - 2.0 * error) * (1.0 + 2.0**-20) + 2.0**-50
+        span = amax - amin
+        flags = np.empty(n, np.bool_)
+        for j in range(n):
+            v = values[j]
+            q = (v - amin) / span
+            if table.itemsize == 2:
+                low = half_bits(q - delta)
+                high = half_bits(q + delta)
+            else:
+                low = np.float32(q - delta)
+                high = np.float32(q + delta)
+            table[j] = low
+            flags[j] = low != high or v <= amin + near or v >= amax - near
+        unsafe = np.nonzero(flags)[0]
+    if finish:
+        finish_table(curve, table, unsafe)
+    return unsafe
 
 
 @helper
@@ -606,62 +638,22 @@ def rsgt_sample(curve, n, j):
     return y
 
 
-@kernel
+@helper
 def sines(x):
     """``sin`` of every value, as the compiled code computes it."""
     out = np.empty_like(x)
-    for i in prange(x.shape[0]):
+    for i in range(x.shape[0]):
         out[i] = math.sin(x[i])
     return out
 
 
-@kernel
-def approximate_table(curve, error, table, finish, chunk):
-    """Curve 0 sampled on ``len(table)`` points, scaled onto [0, 1] and rounded into ``table``.
-
-    ``table`` is float32 or float16 bit patterns; the samples are within
-    ``error`` of numpy's (:func:`sample_block`).  Returns the indices of the
-    *unsafe* entries, which the caller recomputes exactly: those within
-    ``2 error`` of an approximate extremum (one of them holds the exact
-    extremum) and those whose error interval, ``delta`` around the scaled
-    value, rounds to two different outputs.  The sample, the minimum and the
-    span are each off by at most ``error`` (the span by twice that), so the
-    scaled value is off by at most ``4 error / (span - 2 error)`` plus a few
-    roundings.  A (nearly) flat curve returns every index.
-
-    With ``finish`` (where this ``sin`` is known to be numpy's), the unsafe
-    entries are recomputed here with :func:`rsgt_sample`, and scaled by their
-    own extrema, which are the table's: every exact sample lies within them
-    and the unsafe ones include both.
-    """
-    n = table.shape[0]
-    values = np.empty(n)
-    n_chunks = (n + chunk - 1) // chunk
-    for t in prange(n_chunks):
-        _samples_task(np.int64(t), chunk, curve, values)
-    amin, amax = extremes_of(values)
-    if not amax - amin > 4.0 * error:
-        unsafe = np.arange(n)
-        if finish:
-            _finish(curve, table, unsafe)
-        return unsafe
-    bounds = np.empty(4)
-    bounds[0] = amin
-    bounds[1] = amax
-    bounds[2] = 2.0 * error
-    bounds[3] = 4.0 * error / (amax - amin - 2.0 * error) * (1.0 + 2.0**-20) + 2.0**-50
-    unsafe = np.empty(n, np.bool_)
-    for t in prange(n_chunks):
-        _round_task(np.int64(t), chunk, values, bounds, table, unsafe)
-    indices = np.nonzero(unsafe)[0]
-    if finish:
-        _finish(curve, table, indices)
-    return indices
-
-
 @helper
-def _finish(curve, table, indices):
-    """Entries ``indices`` of ``table`` from rsgt's exact samples and their extrema."""
+def finish_table(curve, table, indices):
+    """Entries ``indices`` of ``table`` from rsgt's exact samples, scaled by their own extrema.
+
+    Those are the table's: every exact sample lies within them, and the
+    unsafe entries (see :func:`scale_table`) include both.
+    """
     n = table.shape[0]
     exact = np.empty(indices.shape[0])
     for i in range(indices.shape[0]):
@@ -707,37 +699,40 @@ def ct_float(x, consts, out, chunk):
         _ct_task(np.int64(t), n_chunks, x, consts, out, chunk)
 
 
-@kernel
-def key_histogram(x, code, shift, offset, n_bins, n_parts):
-    """Counts of ``(order_key >> shift) + offset`` over ``n_parts`` contiguous parts of 1-D ``x``.
+@threaded
+def key_histogram(x, code, bins, hist, span):
+    """Counts of ``(order_key >> shift) + offset`` into ``hist[p]``, one task per part ``p``.
 
-    ``x`` and ``code`` are as for :func:`row_minmax`.
+    ``bins`` is ``(shift, offset)``; 1-D ``x`` is split into ``len(hist)``
+    contiguous parts; ``code`` is ``(kind, magnitude, exponent)`` as for
+    :func:`order_key`.
     """
     n = x.shape[0]
+    n_parts = hist.shape[0]
     per = (n + n_parts - 1) // n_parts
     kind, magnitude, _ = code
+    shift, offset = bins
     sign_shift = x.itemsize * 8 - 1
-    hist = np.zeros((n_parts, n_bins), np.int64)
-    for p in prange(n_parts):
+    for p in range(span[0], span[1]):
         hp = hist[p]
         for i in range(p * per, min(n, (p + 1) * per)):
             k = order_key(x[i], kind, magnitude, sign_shift)
             hp[np.uint64((k >> shift) + offset)] += 1
-    return hist
 
 
-@kernel
-def collect_bin(x, code, shift, offset, target, starts, keys):
+@threaded
+def collect_bin(x, code, bins, target, starts, keys, span):
     """Order keys of the values in bin ``target``, written from ``starts[p]`` for part ``p``.
 
-    The parts are those of :func:`key_histogram` (``len(starts)`` of them).
+    The parts and ``bins`` are those of :func:`key_histogram` (``len(starts)`` parts).
     """
     n = x.shape[0]
     n_parts = starts.shape[0]
     per = (n + n_parts - 1) // n_parts
     kind, magnitude, _ = code
+    shift, offset = bins
     sign_shift = x.itemsize * 8 - 1
-    for p in prange(n_parts):
+    for p in range(span[0], span[1]):
         w = starts[p]
         for i in range(p * per, min(n, (p + 1) * per)):
             k = order_key(x[i], kind, magnitude, sign_shift)

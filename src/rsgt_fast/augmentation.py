@@ -7,7 +7,7 @@ import numpy.typing as npt
 
 from . import _validate
 from ._jit import engine
-from ._kernels import approximate_table, sines
+from ._kernels import sample_curve, scale_table, sines
 from ._layout import AMPLITUDE, FREQUENCY, SAMPLE_ERROR
 from .curves import legacy_parameters, rsgt_samples
 from .plan import FULL_TABLE_MIN, apply, clip_bounds, index_table, lookup_table, rows
@@ -71,7 +71,7 @@ def rsgt_table(curve, n_points, lut_dtype):
     scales it by the samples' extrema and casts it to the output dtype
     (``lut_dtype``: ``uint16`` stands for float16 bit patterns).  Here a
     compiled kernel samples the curve within a known error instead (see
-    ``_kernels.approximate_table``), and numpy's exact arithmetic is redone,
+    ``_kernels.scale_table``), and numpy's exact arithmetic is redone,
     in one call, only where that error could matter: at the samples that may
     be an extremum and at the entries whose rounding the error could change
     (a few per thousand).  float64 output needs every exact sample.
@@ -83,7 +83,9 @@ def rsgt_table(curve, n_points, lut_dtype):
                                zip(curve[0, FREQUENCY].tolist(), curve[0, AMPLITUDE].tolist()))
     table = np.empty(n_points, lut_dtype)
     finish = _compiled_sin_is_numpys()
-    unsafe = approximate_table(curve, error, table, finish, SAMPLES_CHUNK)
+    values = np.empty(n_points)
+    sample_curve(-(-n_points // SAMPLES_CHUNK), curve, values, SAMPLES_CHUNK)
+    unsafe = scale_table(curve, error, values, table, finish)
     if finish:
         return table
     exact = rsgt_samples(curve, n_points, unsafe)

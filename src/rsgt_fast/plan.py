@@ -3,7 +3,8 @@
 :func:`make_plans` decides, for each element, which grid its curve is
 sampled on and which table maps its voxels; elements that need the same
 kernel form one :class:`Plan` (almost always one for the whole batch).
-:func:`run` executes a plan with one kernel call.  Every element's result
+:func:`run` executes a plan: one threaded kernel call builds every element's
+table, one parallel kernel call maps the voxels.  Every element's result
 depends on its own curve, range and the input and output dtypes only, never
 on the other elements, the batch size or the number of threads: that is what
 makes a transformation replayable block by block.
@@ -16,7 +17,10 @@ import functools
 
 import numpy as np
 
-from ._kernels import lookup, lookup_index, transform_index, transform_interp, transform_lookup
+from ._kernels import (
+    index_tables, interpolate, interpolate_integers, lookup, lookup_index, lookup_tables,
+    pair_tables,
+)
 from ._layout import (
     BASE, CLIP_LO, HI, LAST, LO, N_PLACE, SCALE, UNIT, UNIT_LO, Grid, Job,
 )
@@ -209,24 +213,29 @@ def _entries(dtype, half):
 
 
 def run(plan, x2, curve, out2):
-    """Execute ``plan`` on rows ``x2`` with one kernel call, writing ``out2``.
+    """Execute ``plan`` on rows ``x2``: build each element's table, then map its voxels.
 
     ``out2`` is the ``(B, N)`` output, viewed as ``uint16`` for float16.
     Fills ``plan.grid.extrema``.
     """
-    grid, n_rows = plan.grid, x2.shape[0]
+    grid, n_rows, job = plan.grid, x2.shape[0], plan.job
     width = grid.values.shape[1]
     if plan.table == "lookup":
         table = np.empty((n_rows, 1 << (8 * x2.dtype.itemsize)), out2.dtype)
-        transform_lookup(x2, curve, grid, plan.place, _entries(x2.dtype, plan.job.half_in), table,
-                         out2, plan.job)
+        lookup_tables(n_rows, curve, grid, plan.place, _entries(x2.dtype, job.half_in), table)
+        lookup(x2, table, out2, job)
     elif plan.table == "index":
         table = np.empty((n_rows, max(width, 2)), out2.dtype)
-        transform_index(x2, curve, grid, plan.place, plan.clip, table, out2, plan.job)
+        index_tables(n_rows, curve, grid, table)
+        lookup_index(x2, plan.clip, plan.place, table, out2, job)
     else:
         pairs = np.empty((n_rows, width),
                          np.complex64 if plan.place.dtype == np.float32 else np.complex128)
-        transform_interp(x2, curve, grid, plan.place, plan.clip, pairs, out2, plan.job)
+        pair_tables(n_rows, curve, grid, pairs)
+        if job.integer:
+            interpolate_integers(x2, plan.clip, plan.place, pairs, out2, job)
+        else:
+            interpolate(x2, plan.place, pairs, out2, job)
 
 
 def apply(x2, kind, curve, bounds, shape, out_dtype, out=None):

@@ -22,12 +22,15 @@ import functools
 
 import numpy as np
 
-from ._kernels import row_minmax
+from ._kernels import chunk_minmax
 
-__all__ = ["element_ranges", "check_finite", "row_extrema", "float_layout"]
+__all__ = ["element_ranges", "check_finite", "row_extrema", "row_minmax", "float_layout"]
 
-#: Elements per parallel task of the scan.
+#: Elements per task of the scan.
 SCAN_CHUNK = 1 << 16
+#: Tasks each thread of a scan takes at least: a scan reads memory as fast as
+#: one core can, so more threads only pay off on long inputs.
+SCAN_TASKS_PER_THREAD = 16
 
 
 @functools.cache
@@ -39,17 +42,37 @@ def float_layout(dtype):
             ((1 << info.nexp) - 1) << info.nmant, 1 << (width - 1))
 
 
+def row_minmax(x, other=None):
+    """Per-row ``(B, 2)`` (minimum, maximum) of ``x`` and, if given, of ``other`` (or ``None``)."""
+    n_rows, n = x.shape
+    n_chunks = -(-n // SCAN_CHUNK)
+    x_parts = np.empty((n_rows * n_chunks, 2), x.dtype)
+    other_parts = np.empty((0 if other is None else n_rows * n_chunks, 2),
+                           x.dtype if other is None else other.dtype)
+    chunk_minmax(n_rows * n_chunks, x, x if other is None else other, SCAN_CHUNK, x_parts,
+                 other_parts, min_tasks=SCAN_TASKS_PER_THREAD)
+    return [None if parts.shape[0] == 0 else _per_row(parts, n_rows, n_chunks)
+            for parts in (x_parts, other_parts)]
+
+
+def _per_row(parts, n_rows, n_chunks):
+    if n_chunks == 1:
+        return parts
+    parts = parts.reshape(n_rows, n_chunks, 2)
+    return np.stack([parts[:, :, 0].min(axis=1), parts[:, :, 1].max(axis=1)], axis=1)
+
+
 def row_extrema(x2, kind):
     """Per-row minima and maxima (arrays of the values' dtype) and non-finite flags.
 
     Integers get ``None`` for the flags.
     """
     if kind == "int":
-        values, _ = row_minmax(x2, x2, False, SCAN_CHUNK)
+        values, _ = row_minmax(x2)
         return values[:, 0], values[:, 1], None
     dtype = np.dtype(np.float16) if kind == "half" else x2.dtype
     view, unsigned_view, exponent, sign = float_layout(dtype)
-    signed, unsigned = row_minmax(x2.view(view), x2.view(unsigned_view), True, SCAN_CHUNK)
+    signed, unsigned = row_minmax(x2.view(view), x2.view(unsigned_view))
     smin, smax = signed[:, 0].astype(np.int64), signed[:, 1].astype(np.int64)
     umax = unsigned[:, 1].astype(np.uint64)
     negative = smin < 0
