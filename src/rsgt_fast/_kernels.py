@@ -583,7 +583,7 @@ def sample_curve(curve, values, chunk, span):
 
 @helper
 def scale_table(curve, error, values, table, finish):
-    """Samples ``values`` (within ``error`` of numpy's) scaled onto [0, 1] and rounded into ``table``.
+    """Samples ``values`` (within ``error`` of numpy's) scaled onto [0, 1], rounded into ``table``.
 
     ``table`` is float32 or float16 bit patterns.  Returns the indices of the
     *unsafe* entries, which the caller recomputes exactly: those within
