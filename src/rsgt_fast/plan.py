@@ -26,7 +26,7 @@ from ._layout import (
 )
 from .curves import dense_grid_points, position_unit
 
-__all__ = ["Plan", "make_plans", "run", "apply", "rows", "clip_bounds", "lookup_table",
+__all__ = ["Plan", "make_plans", "build_tables", "run", "apply", "rows", "clip_bounds", "lookup_table",
            "index_table", "CHUNK"]
 
 #: Integer ranges holding at most this many values get one grid point per value.
@@ -129,32 +129,34 @@ def _route(kind, itemsize, float32_in, pair, out_dtype, small_table):
     return "interp", np.float64, False
 
 
-def make_plans(x2, kind, curve, bounds, out_dtype):
-    """Plans for transforming rows ``x2`` with curves ``curve`` over ranges ``bounds``.
+def make_plans(dtype, size, kind, curve, bounds, out_dtype):
+    """Plans for transforming rows of ``dtype`` (``size`` values in all, of the kind
+    :func:`rows` gives) with curves ``curve`` over ranges ``bounds``.
 
     Returns a list of ``(rows, plan)``: ``rows`` is ``None`` when the plan
     covers the whole batch, else the indices of the elements it covers.
     """
+    dtype = np.dtype(dtype)
     on_ints = [kind == "int" and _is_int_range(p) and p[1] - p[0] < GRID_MAX for p in bounds]
-    itemsize = x2.dtype.itemsize
+    itemsize = dtype.itemsize
     # 8/16-bit rows on integer grids may take either table (the same values):
     # the full one pays off on large inputs and is needed by dense rows.
-    small_table = all(on_ints) and x2.size < FULL_TABLE_MIN << (8 * itemsize)
-    float32_in = x2.dtype == np.float32
+    small_table = all(on_ints) and size < FULL_TABLE_MIN << (8 * itemsize)
+    float32_in = dtype == np.float32
     routes = [_route(kind, itemsize, float32_in, p, out_dtype, small_table) for p in bounds]
     first = routes[0]
     if all(route == first for route in routes):
-        return [(None, _plan(x2, kind, curve, bounds, on_ints, *first))]
+        return [(None, _plan(dtype, kind, curve, bounds, on_ints, *first))]
     groups = {}
     for b, route in enumerate(routes):
         groups.setdefault(route, []).append(b)
-    return [(np.array(members), _plan(x2[members], kind, curve[members],
+    return [(np.array(members), _plan(dtype, kind, curve[members],
                                       [bounds[b] for b in members],
                                       [on_ints[b] for b in members], *route))
             for route, members in groups.items()]
 
 
-def _plan(x2, kind, curve, bounds, on_ints, table, work, integer):
+def _plan(dtype, kind, curve, bounds, on_ints, table, work, integer):
     n_rows = len(bounds)
     if all(on_ints):
         points = [hi - lo + 1 for lo, hi in bounds]
@@ -164,9 +166,9 @@ def _plan(x2, kind, curve, bounds, on_ints, table, work, integer):
                   for b, ((lo, hi), exact) in enumerate(zip(bounds, on_ints))]
     clip = None
     if table == "index" or integer:
-        clip = clip_bounds(x2.dtype, bounds)
+        clip = clip_bounds(dtype, bounds)
         clip_lo = clip[:, CLIP_LO].tolist()
-    offset = -int_limits(x2.dtype)[0] if table == "lookup" and kind == "int" else 0
+    offset = -int_limits(dtype)[0] if table == "lookup" and kind == "int" else 0
 
     place = []
     for b, ((lo, hi), g) in enumerate(zip(bounds, points)):
@@ -192,7 +194,7 @@ def _plan(x2, kind, curve, bounds, on_ints, table, work, integer):
     grid = Grid(points=np.array(points, np.int64), dense=np.array(dense),
                 values=np.empty((n_rows, max(points))), extrema=np.empty((n_rows, 2)))
     if clip is None:
-        clip = np.zeros((n_rows, 2), x2.dtype)
+        clip = np.zeros((n_rows, 2), dtype)
     return Plan(table=table, grid=grid, place=np.array(place, work), clip=clip,
                 job=_job(offset, kind == "half", integer))
 
@@ -212,30 +214,44 @@ def _entries(dtype, half):
     return values
 
 
+def build_tables(plan, dtype, curve, table_dtype):
+    """Each element's table for ``plan`` on rows of ``dtype``: one threaded kernel call.
+
+    ``table_dtype`` is the output's (``uint16`` for float16 bit patterns);
+    interpolating plans get (value, step) pairs as complex numbers of the
+    working float type instead.  Fills ``plan.grid.extrema``.
+    """
+    grid = plan.grid
+    n_rows, width = grid.values.shape
+    if plan.table == "lookup":
+        table = np.empty((n_rows, 1 << (8 * np.dtype(dtype).itemsize)), table_dtype)
+        lookup_tables(n_rows, curve, grid, plan.place, _entries(dtype, plan.job.half_in), table)
+    elif plan.table == "index":
+        table = np.empty((n_rows, max(width, 2)), table_dtype)
+        index_tables(n_rows, curve, grid, table)
+    else:
+        table = np.empty((n_rows, width),
+                         np.complex64 if plan.place.dtype == np.float32 else np.complex128)
+        pair_tables(n_rows, curve, grid, table)
+    return table
+
+
 def run(plan, x2, curve, out2):
     """Execute ``plan`` on rows ``x2``: build each element's table, then map its voxels.
 
     ``out2`` is the ``(B, N)`` output, viewed as ``uint16`` for float16.
     Fills ``plan.grid.extrema``.
     """
-    grid, n_rows, job = plan.grid, x2.shape[0], plan.job
-    width = grid.values.shape[1]
+    job = plan.job
+    table = build_tables(plan, x2.dtype, curve, out2.dtype)
     if plan.table == "lookup":
-        table = np.empty((n_rows, 1 << (8 * x2.dtype.itemsize)), out2.dtype)
-        lookup_tables(n_rows, curve, grid, plan.place, _entries(x2.dtype, job.half_in), table)
         lookup(x2, table, out2, job)
     elif plan.table == "index":
-        table = np.empty((n_rows, max(width, 2)), out2.dtype)
-        index_tables(n_rows, curve, grid, table)
         lookup_index(x2, plan.clip, plan.place, table, out2, job)
+    elif job.integer:
+        interpolate_integers(x2, plan.clip, plan.place, table, out2, job)
     else:
-        pairs = np.empty((n_rows, width),
-                         np.complex64 if plan.place.dtype == np.float32 else np.complex128)
-        pair_tables(n_rows, curve, grid, pairs)
-        if job.integer:
-            interpolate_integers(x2, plan.clip, plan.place, pairs, out2, job)
-        else:
-            interpolate(x2, plan.place, pairs, out2, job)
+        interpolate(x2, plan.place, table, out2, job)
 
 
 def apply(x2, kind, curve, bounds, shape, out_dtype, out=None):
@@ -250,7 +266,7 @@ def apply(x2, kind, curve, bounds, shape, out_dtype, out=None):
     if out_dtype == np.float16:
         out2 = out2.view(np.uint16)
     extrema = np.empty((x2.shape[0], 2))
-    for members, plan in make_plans(x2, kind, curve, bounds, out_dtype):
+    for members, plan in make_plans(x2.dtype, x2.size, kind, curve, bounds, out_dtype):
         if members is None:
             run(plan, x2, curve, out2)
             extrema[:] = plan.grid.extrema

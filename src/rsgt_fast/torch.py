@@ -3,9 +3,14 @@
 Curves are drawn on the host exactly as :func:`rsgt_fast.transform_batch`
 draws them, so for the same ``rng`` and ``keys`` (or ``curves``) the result is
 the numpy engine's.  A CPU tensor shares its memory with numpy and goes
-straight to the compiled engine, without a copy; a tensor on another device
-(CUDA, MPS) is copied to the host, transformed there and copied back, in one
-transfer each way.
+straight to the compiled engine, without a copy.  A CUDA tensor stays on its
+GPU where Triton is installed (it comes with PyTorch's CUDA builds): the
+tables are built on the host and uploaded, and one fused Triton kernel maps
+every voxel (equal to the numpy engine's result within float rounding,
+1e-6 for float32 output); elements with their own ranges get them from one
+``aminmax`` on the device.  A tensor on any other device (MPS, or CUDA
+without Triton) is copied to the host, transformed there and copied back,
+in one transfer each way.
 
 Requires PyTorch (any of the ``torch``, ``monai``, ``torchio`` or ``nnunet``
 extras).
@@ -29,9 +34,40 @@ from .batch import transform_batch as _transform_batch
 
 torch = require("torch", "torch", "rsgt_fast.torch")
 
-__all__ = ["transform_batch"]
+__all__ = ["transform_batch", "device_resident", "tensor_dtype"]
 
 _OUTPUTS = {torch.float16: "float16", torch.float32: "float32", torch.float64: "float64"}
+
+
+_DEVICE_DTYPES = {torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64,
+                  torch.float16, torch.float32, torch.float64}
+_device = []
+
+
+def _device_engine():
+    """The Triton engine module, or ``None`` where Triton cannot be imported."""
+    if not _device:
+        try:
+            from . import _device as module
+        except ImportError:
+            module = None
+        _device.append(module)
+    return _device[0]
+
+
+def tensor_dtype(dtype):
+    """The torch dtype of an output dtype: ``'float32'``, ``np.float16``, ``torch.float64``..."""
+    name = output_dtype(_output_dtype(dtype)).name
+    return next(t for t, n in _OUTPUTS.items() if n == name)
+
+
+def device_resident(value):
+    """Whether the integrations transform ``value`` where it lies rather than through numpy.
+
+    True for tensors on a CUDA device: MONAI, TorchIO and batchgeneratorsv2
+    transforms hand those to :func:`transform_batch`, which keeps them there.
+    """
+    return isinstance(value, torch.Tensor) and value.device.type == "cuda"
 
 
 def _output_dtype(dtype):
@@ -83,6 +119,11 @@ def transform_batch(x, *, n_sinusoids=N_SINUSOIDS, min_frequency=MIN_FREQUENCY,
             raise ValueError(f"out must have shape {tuple(x.shape)}, got {tuple(out.shape)}")
         if _OUTPUTS.get(out.dtype) != out_name.name:
             raise ValueError(f"out has dtype {out.dtype} but dtype={dtype} was requested")
+    if x.device.type == "cuda" and _device_engine() is not None and x.dtype in _DEVICE_DTYPES:
+        return _device_engine().transform(
+            x, out_name, n_sinusoids=n_sinusoids, min_frequency=min_frequency,
+            max_frequency=max_frequency, min_max_val=min_max_val, rng=rng, keys=keys,
+            curves=curves, out=out, return_curves=return_curves)
     options = dict(n_sinusoids=n_sinusoids, min_frequency=min_frequency,
                    max_frequency=max_frequency, min_max_val=min_max_val, dtype=out_name,
                    rng=rng, keys=keys, curves=curves, return_curves=True)

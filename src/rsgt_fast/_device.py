@@ -1,0 +1,221 @@
+"""The engine on a GPU tensor: tables built on the host, voxels mapped by one Triton kernel.
+
+Only the voxels stay on the device.  The curves are drawn on the host as
+:func:`rsgt_fast.transform_batch` draws them, each element's table (or its
+interpolation pairs) is built there by the same compiled code, and the
+tables and placements go up in one upload per plan; one fused Triton kernel
+then reads each voxel, finds its table entry (clamping and interpolating in
+registers, with 32-bit positions, no index tensor) and writes the output.
+Elements with their own ranges get them from a per-element ``aminmax`` on the
+device, which is the one download.
+
+Used by :mod:`rsgt_fast.torch` for CUDA tensors where Triton is installed.
+With ``TRITON_INTERPRET=1`` set before this module is imported, the same
+kernel runs on CPU tensors in Triton's interpreter, which is how it is tested
+without a GPU.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import triton
+import triton.language as tl
+
+from . import _validate
+from ._jit import engine
+from ._layout import BASE, CLIP_HI, CLIP_LO, HI, LAST, LO, N_PLACE, SCALE, UNIT, UNIT_LO
+from .batch import draw_parameters, replay_conflicts
+from .curves import Curves
+from .plan import build_tables, make_plans
+
+__all__ = ["transform", "DTYPES"]
+
+#: Tensor dtypes this path takes, and the numpy dtype of the rows the planner sees
+#: (bool as uint8, float16 as its uint16 bit patterns).
+DTYPES = {
+    torch.bool: np.dtype(np.uint8), torch.uint8: np.dtype(np.uint8),
+    torch.int8: np.dtype(np.int8), torch.int16: np.dtype(np.int16),
+    torch.int32: np.dtype(np.int32), torch.int64: np.dtype(np.int64),
+    torch.float16: np.dtype(np.uint16), torch.float32: np.dtype(np.float32),
+    torch.float64: np.dtype(np.float64),
+}
+
+#: Voxels per Triton program.
+BLOCK = 1024
+
+# Table kinds, as the kernel's MODE.
+_MODES = {"lookup": 0, "index": 1, "interp": 2}
+_INTERP_INTEGERS = 3
+
+
+@triton.jit
+def _map_voxels(x_ptr, out_ptr, table_ptr, place_ptr, clip_ptr, n, width, offset,
+                MODE: tl.constexpr, HALF_IN: tl.constexpr, BLOCK_SIZE: tl.constexpr):
+    """Map ``BLOCK_SIZE`` voxels of row ``program_id(1)`` through that row's table.
+
+    ``x`` and ``out`` are ``(B, n)``; ``table`` holds ``width`` entries per
+    row (for interpolation: (value, step) pairs, so ``2 * grid`` numbers);
+    ``place`` and ``clip`` are the planner's, see ``_layout``.  MODE 0: an
+    entry per 8/16-bit value (``offset`` added, or the float16 bit pattern);
+    1: an entry per integer of the range, after clamping; 2: interpolation
+    in ``place``'s float type; 3: interpolation of integers measured in
+    integer arithmetic.  The arithmetic follows ``_kernels`` step by step.
+    """
+    b = tl.program_id(1).to(tl.int64)
+    offs = tl.program_id(0).to(tl.int64) * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE)
+    mask = offs < n
+    x = tl.load(x_ptr + b * n + offs, mask=mask, other=0)
+    row = table_ptr + b * width
+    if MODE == 0:
+        if HALF_IN:
+            idx = x.to(tl.int32) & 0xFFFF
+        else:
+            idx = x.to(tl.int32) + offset
+        value = tl.load(row + idx, mask=mask, other=0)
+    elif MODE == 1:
+        lo = tl.load(clip_ptr + 2 * b + CLIP_LO)
+        hi = tl.load(clip_ptr + 2 * b + CLIP_HI)
+        base = tl.load(place_ptr + N_PLACE * b + BASE).to(tl.int64)
+        idx = base + (tl.minimum(tl.maximum(x, lo), hi).to(tl.int64) - lo.to(tl.int64))
+        value = tl.load(row + idx, mask=mask, other=0)
+    else:
+        scale = tl.load(place_ptr + N_PLACE * b + SCALE)
+        unit = tl.load(place_ptr + N_PLACE * b + UNIT)
+        last = tl.load(place_ptr + N_PLACE * b + LAST)
+        if MODE == 2:
+            lo = tl.load(place_ptr + N_PLACE * b + LO)
+            hi = tl.load(place_ptr + N_PLACE * b + HI)
+            unit_lo = tl.load(place_ptr + N_PLACE * b + UNIT_LO)
+            v = tl.minimum(tl.maximum(x.to(lo.dtype), lo), hi)
+            pos = tl.minimum((unit * v - unit_lo) * scale, last)
+        else:
+            low = tl.load(clip_ptr + 2 * b + CLIP_LO)
+            high = tl.load(clip_ptr + 2 * b + CLIP_HI)
+            base = tl.load(place_ptr + N_PLACE * b + BASE)
+            # Modulo 2**64 the difference is exact for every integer dtype.
+            d = (tl.minimum(tl.maximum(x, low), high).to(tl.int64)
+                 - low.to(tl.int64)).to(tl.uint64, bitcast=True)
+            pos = tl.minimum(tl.maximum(base + (unit * d.to(tl.float64)) * scale, 0.0), last)
+        j = pos.to(tl.int32)
+        frac = pos - j.to(pos.dtype)
+        start = tl.load(row + 2 * j, mask=mask, other=0)
+        step = tl.load(row + 2 * j + 1, mask=mask, other=0)
+        value = start + frac * step
+    tl.store(out_ptr + b * n + offs, value.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+def _rows(x):
+    """``x`` as a contiguous ``(B, N)`` tensor the kernel reads, and the planner's kind."""
+    x2 = x.detach().reshape(x.shape[0], -1).contiguous()
+    if x2.dtype == torch.bool:
+        return x2.view(torch.uint8), "int"
+    if x2.dtype == torch.float16:
+        return x2.view(torch.int16), "half"
+    return x2, ("float" if x2.dtype.is_floating_point else "int")
+
+
+def _finite_or_raise(x2, kind):
+    """Raise ``ValueError`` if a float element holds NaN or Inf (one small download)."""
+    if kind == "int":
+        return
+    values = x2.view(torch.float16) if kind == "half" else x2
+    bad = (~torch.isfinite(values)).any(dim=1).cpu()
+    if bool(bad.any()):
+        where = int(torch.nonzero(bad)[0, 0])
+        raise ValueError(f"x must be finite, but element {where} holds NaN or Inf")
+
+
+def _device_ranges(x2, kind):
+    """Per-element ``(lo, hi)`` from one ``aminmax`` on the device, as Python numbers."""
+    _finite_or_raise(x2, kind)
+    values = x2.view(torch.float16) if kind == "half" else x2
+    lo, hi = torch.aminmax(values, dim=1)
+    cast = int if kind == "int" else float
+    return [(cast(a), cast(b)) for a, b in torch.stack([lo, hi], dim=1).cpu().tolist()]
+
+
+def _launch(plan, x2, table, out2):
+    """One kernel launch mapping rows ``x2`` into ``out2`` through ``table`` (host arrays)."""
+    n_rows, n = x2.shape
+    mode = _MODES[plan.table]
+    if plan.table == "interp":
+        table = table.view(table.real.dtype)  # (value, step) pairs side by side
+        if plan.job.integer:
+            mode = _INTERP_INTEGERS
+    elif table.dtype == np.uint16:
+        table = table.view(np.int16)  # float16 bit patterns
+    device = x2.device
+    table = torch.from_numpy(table).to(device)
+    place = torch.from_numpy(plan.place).to(device)
+    clip = torch.from_numpy(plan.clip).to(device)
+    grid = (triton.cdiv(n, BLOCK), n_rows)
+    _map_voxels[grid](x2, out2, table, place, clip, n, table.shape[1], plan.job.offset,
+                      MODE=mode, HALF_IN=plan.job.half_in, BLOCK_SIZE=BLOCK)
+
+
+def transform(x, out_name, *, n_sinusoids, min_frequency, max_frequency, min_max_val, rng,
+              keys, curves, out, return_curves):
+    """:func:`rsgt_fast.torch.transform_batch` for a tensor whose dtype is in :data:`DTYPES`."""
+    opts = _validate.curve_options(n_sinusoids, min_frequency, max_frequency, min_max_val,
+                                   out_name)
+    return_curves = _validate.flag(return_curves, "return_curves")
+    replay_conflicts(curves, rng=rng, keys=keys, min_max_val=min_max_val,
+                     n_sinusoids=n_sinusoids, min_frequency=min_frequency,
+                     max_frequency=max_frequency)
+    if x.ndim == 0:
+        raise ValueError("x must have at least one dimension, got a 0-d tensor")
+    if x.numel() == 0:
+        raise ValueError(f"x must not be empty, got shape {tuple(x.shape)}")
+    n_rows = x.shape[0]
+    if curves is not None and len(curves) != n_rows:
+        raise ValueError(f"curves holds {len(curves)} curves but x has {n_rows} elements")
+    if keys is not None:
+        root = _validate.root_seed(rng)
+        keys = _validate.keys(keys, n_rows)
+    elif curves is None:
+        generator = _validate.rng(rng)
+
+    x2, kind = _rows(x)
+    if curves is not None:
+        _finite_or_raise(x2, kind)
+        bounds = list(curves.bounds)
+        curve = curves.packed()
+    else:
+        if opts.min_max_val is None:
+            bounds = _device_ranges(x2, kind)
+        else:
+            _finite_or_raise(x2, kind)
+            bounds = [opts.min_max_val] * n_rows
+        curve = draw_parameters(generator if keys is None else root, keys, n_rows, opts)
+
+    out_dtype = opts.dtype
+    torch_out = {np.dtype(np.float16): torch.float16, np.dtype(np.float32): torch.float32,
+                 np.dtype(np.float64): torch.float64}[out_dtype]
+    result = torch.empty(x2.shape, dtype=torch_out, device=x.device)
+    # float16 tables hold bit patterns: gathered as int16, interpolated into float16.
+    bits = out_dtype == np.float16
+    table_dtype = np.dtype(np.uint16) if bits else out_dtype
+    extrema = np.empty((n_rows, 2))
+    size = x2.numel()
+    for members, plan in make_plans(DTYPES[x.dtype], size, kind, curve, bounds, out_dtype):
+        part_curve = curve if members is None else curve[members]
+        with engine(size):
+            table = build_tables(plan, DTYPES[x.dtype], part_curve, table_dtype)
+        rows = x2 if members is None else x2[torch.as_tensor(members, device=x.device)]
+        target = result if members is None else torch.empty(rows.shape, dtype=torch_out,
+                                                            device=x.device)
+        written = target.view(torch.int16) if bits and plan.table != "interp" else target
+        _launch(plan, rows, table, written)
+        if members is None:
+            extrema[:] = plan.grid.extrema
+        else:
+            result[torch.as_tensor(members, device=x.device)] = target
+            extrema[members] = plan.grid.extrema
+    result = result.reshape(x.shape)
+    if out is not None:
+        out.copy_(result)
+        result = out
+    if return_curves:
+        return result, Curves.from_packed(curve, bounds, extrema)
+    return result

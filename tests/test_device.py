@@ -1,0 +1,144 @@
+"""The Triton engine for GPU tensors, against the numpy engine.
+
+On a machine with CUDA the kernel runs on the GPU; elsewhere the same
+kernel runs on CPU tensors in Triton's interpreter (``TRITON_INTERPRET=1``
+while the module is imported), so its indexing, clamping, interpolation and
+output conversions are checked everywhere.  Table lookups must match the
+numpy engine bit for bit; interpolated values within float rounding
+(on a GPU, fused multiply-adds may round differently).
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("triton")
+
+import rsgt_fast  # noqa: E402
+from rsgt_fast.batch import MAX_FREQUENCY, MIN_FREQUENCY, N_SINUSOIDS  # noqa: E402
+from rsgt_fast.plan import make_plans  # noqa: E402
+
+CUDA = torch.cuda.is_available()
+if not CUDA and "rsgt_fast._device" not in __import__("sys").modules:
+    os.environ["TRITON_INTERPRET"] = "1"
+    try:
+        from rsgt_fast import _device
+    finally:
+        del os.environ["TRITON_INTERPRET"]
+else:
+    from rsgt_fast import _device
+
+DEVICE = "cuda" if CUDA else "cpu"
+#: float16 output from an interpolated value may round once more on a GPU.
+TOLERANCE = {"float32": 1e-6, "float64": 1e-6, "float16": 1e-3}
+
+
+def run(x, out_dtype="float32", **options):
+    defaults = dict(n_sinusoids=N_SINUSOIDS, min_frequency=MIN_FREQUENCY,
+                    max_frequency=MAX_FREQUENCY, min_max_val=None,
+                    rng=None, keys=None, curves=None, out=None, return_curves=False)
+    return _device.transform(x.to(DEVICE), out_dtype, **{**defaults, **options})
+
+
+def batch(dtype, shape=(3, 20, 30), seed=0):
+    g = torch.Generator().manual_seed(seed)
+    if dtype == torch.bool:
+        return torch.randint(0, 2, shape, generator=g).to(torch.bool)
+    if dtype.is_floating_point:
+        return (torch.randn(shape, generator=g, dtype=torch.float64) * 300 + 40).to(dtype)
+    low, high = {torch.uint8: (0, 200), torch.int8: (-100, 100), torch.int16: (-1024, 3072),
+                 torch.int32: (-10**6, 10**6), torch.int64: (-10**12, 10**12)}[dtype]
+    return torch.randint(low, high, shape, generator=g, dtype=torch.int64).to(dtype)
+
+
+def check(result, expected, x, out_dtype):
+    assert result.device.type == DEVICE and result.shape == x.shape
+    got = result.cpu().numpy()
+    assert got.dtype == expected.dtype
+    exact = x.dtype in (torch.bool, torch.uint8, torch.int8, torch.int16, torch.float16)
+    if exact or not CUDA:
+        np.testing.assert_array_equal(got, expected)
+    else:
+        np.testing.assert_allclose(got.astype(np.float64), expected.astype(np.float64),
+                                   rtol=0, atol=TOLERANCE[out_dtype])
+
+
+DTYPES = [torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64,
+          torch.float16, torch.float32, torch.float64]
+
+
+@pytest.mark.parametrize("min_max_val", [None, (-50, 120), (-50.5, 120.25)])
+@pytest.mark.parametrize("out_dtype", ["float32", "float16", "float64"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_equals_the_numpy_engine(dtype, out_dtype, min_max_val):
+    x = batch(dtype)
+    before = x.clone()
+    expected, expected_curves = rsgt_fast.transform_batch(
+        x.numpy(), rng=5, dtype=out_dtype, min_max_val=min_max_val, return_curves=True)
+    result, curves = run(x, out_dtype, rng=5, min_max_val=min_max_val, return_curves=True)
+    check(result, expected, x, out_dtype)
+    assert curves == expected_curves
+    assert torch.equal(x, before)
+
+
+def test_every_table_kind_is_reached():
+    # Full tables of 8/16-bit values and float16 patterns, clamped integer tables,
+    # integer and float interpolation: the four modes of the kernel.
+    cases = [(batch(torch.int16, shape=(1, 1 << 20)), None, "lookup"),
+             (batch(torch.float16), None, "lookup"), (batch(torch.int16), None, "index"),
+             (batch(torch.int32), None, "interp"), (batch(torch.float32), None, "interp")]
+    for x, bounds, table in cases:
+        x2 = x.numpy().reshape(x.shape[0], -1)
+        kind = "half" if x.dtype == torch.float16 else ("float" if x.is_floating_point()
+                                                       else "int")
+        ranges = [(r.min().item(), r.max().item()) for r in x.reshape(x.shape[0], -1)]
+        plans = make_plans(_device.DTYPES[x.dtype], x2.size, kind, np.zeros((len(ranges), 3, 4)),
+                           ranges, np.dtype(np.float32))
+        assert [plan.table for _, plan in plans] == [table]
+        check(run(x, rng=2), rsgt_fast.transform_batch(x.numpy(), rng=2), x, "float32")
+
+
+def test_elements_needing_different_tables():
+    # One element on an integer grid, one too wide for it: two plans, one batch.
+    x = torch.stack([torch.arange(600, dtype=torch.int32) % 900,
+                     torch.arange(600, dtype=torch.int32) * 9000 - 10**6])
+    expected = rsgt_fast.transform_batch(x.numpy(), rng=3)
+    check(run(x, rng=3), expected, x, "float32")
+
+
+def test_keys_replay_and_out():
+    x = batch(torch.float32, seed=4)
+    options = dict(rng=7, keys=[5, 3, 9])
+    expected, curves = rsgt_fast.transform_batch(x.numpy(), return_curves=True, **options)
+    result, got_curves = run(x, return_curves=True, **options)
+    check(result, expected, x, "float32")
+    assert got_curves == curves
+    check(run(x[1:, 3:], curves=curves[1:]), expected[1:, 3:], x[1:, 3:], "float32")
+    out = torch.empty(x.shape, dtype=torch.float64, device=DEVICE)
+    assert run(x, "float64", out=out, **options) is out
+    check(out, rsgt_fast.transform_batch(x.numpy(), dtype="float64", **options), x, "float64")
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_input_raises_before_anything_is_written(bad):
+    x = batch(torch.float32)
+    x[2, 1, 1] = bad
+    with pytest.raises(ValueError, match="element 2 holds NaN or Inf"):
+        run(x, rng=0)
+    with pytest.raises(ValueError, match="element 2 holds NaN or Inf"):
+        run(x, rng=0, min_max_val=(0, 1))
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda x: run(x[0, 0, 0]), ValueError, "at least one dimension"),
+    (lambda x: run(x[:, :0]), ValueError, "empty"),
+    (lambda x: run(x, curves=rsgt_fast.transform_batch(x.numpy()[:2], return_curves=True)[1]),
+     ValueError, "curves holds 2"),
+    (lambda x: run(x, rng=0, keys=[1, 2]), ValueError, "keys"),
+    (lambda x: run(x, n_sinusoids=0), ValueError, "n_sinusoids"),
+])
+def test_bad_arguments(call, error, match):
+    with pytest.raises(error, match=match):
+        call(batch(torch.float32))
