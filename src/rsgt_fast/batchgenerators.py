@@ -46,6 +46,8 @@ from .batch import transform_batch
 torch = require("torch", "nnunet", "batchgenerators")
 _base = require("batchgeneratorsv2.transforms.base.basic_transform", "nnunet", "batchgenerators")
 
+from . import torch as _tensors  # noqa: E402  (after the checks that name the extra)
+
 __all__ = ["SmoothGrayValueTransform"]
 
 #: Seeds drawn from torch for the engine's generator: non-negative int64 values.
@@ -111,16 +113,34 @@ class SmoothGrayValueTransform(_base.ImageOnlyTransform):
         if not img.is_floating_point():
             img = img.to(torch.float32)
         index = channels.to(img.device)
-        source = img.index_select(0, index).detach().to("cpu", torch.float32).numpy()
+        source = img.index_select(0, index).detach()
         n = source.shape[0]
         keys = [0] * n if self.synchronize_channels else list(range(n))
+        options = dict(rng=params["seed"], keys=keys, dtype="float32", **self.options)
+        if _tensors.device_resident(source):
+            out = _tensors.transform_batch(source.to(torch.float32), **options)
+            if self.retain_stats:
+                _restore_tensor_stats(out, source)
+            img.index_copy_(0, index, out.to(img.dtype))
+            return img
+        source = source.to("cpu", torch.float32).numpy()
         with thread_limit(self.n_threads):
-            out = transform_batch(source, rng=params["seed"], keys=keys, dtype="float32",
-                                  **self.options)
+            out = transform_batch(source, **options)
         if self.retain_stats:
             _restore_stats(out, source)
         img.index_copy_(0, index, torch.from_numpy(out).to(img.device, img.dtype))
         return img
+
+
+def _restore_tensor_stats(out, source, eps=1e-7):
+    """:func:`_restore_stats` for tensors on their device (per-channel sums in float64)."""
+    dims = tuple(range(1, out.ndim))
+    ddof = 1 if out[0].numel() > 1 else 0
+    x, y = source.to(torch.float64), out.to(torch.float64)
+    scale = x.std(dim=dims, correction=ddof) / y.std(dim=dims, correction=ddof).clamp_min(eps)
+    shift = x.mean(dim=dims) - y.mean(dim=dims) * scale
+    shape = (-1,) + (1,) * (out.ndim - 1)
+    out.mul_(scale.to(torch.float32).reshape(shape)).add_(shift.to(torch.float32).reshape(shape))
 
 
 def _restore_stats(out, source, eps=1e-7):

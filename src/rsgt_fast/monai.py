@@ -9,7 +9,8 @@ They follow MONAI's conventions: the random factors come from ``self.R``
 (seeded by :meth:`set_random_state`, by ``monai.utils.set_determinism`` and in
 ``monai.data.DataLoader`` workers); numpy arrays, torch tensors and
 ``MetaTensor`` are accepted, and the result has the input's type, device and
-metadata (affine included) with the dtype ``dtype``.
+metadata (affine included) with the dtype ``dtype``.  CUDA tensors stay on
+their GPU (see :mod:`rsgt_fast.torch`).
 
 RSGT replaces intensity normalisation: outputs lie in [0, 1].  An image the
 transform leaves alone (probability ``1 - prob``) is returned unchanged, so
@@ -36,6 +37,8 @@ from .batch import transform_batch
 _transforms = require("monai.transforms", "monai", "monai")
 _utils = require("monai.utils", "monai", "monai")
 
+from . import torch as _tensors  # noqa: E402  (after the check that names the extra)
+
 __all__ = [
     "RandSmoothGrayValue", "RandSmoothGrayValued", "RandSmoothGrayValueD",
     "RandSmoothGrayValueDict", "RandSmoothGrayValueBatch",
@@ -55,10 +58,19 @@ class _Options:
         self.curves = None
 
     def _transform(self, rows, seed, keys=None):
+        """``rows`` transformed: a numpy array, or a tensor left on its device."""
         rng = seed if keys is not None else np.random.default_rng(seed)
-        out, self.curves = transform_batch(rows, rng=rng, keys=keys, return_curves=True,
-                                           **self.options.as_kwargs())
+        engine = _tensors.transform_batch if _tensors.device_resident(rows) else transform_batch
+        out, self.curves = engine(rows, rng=rng, keys=keys, return_curves=True,
+                                  **self.options.as_kwargs())
         return out
+
+
+def _values(data):
+    """The values of ``data``: a tensor where it stays on its device, else a numpy array."""
+    if _tensors.device_resident(data):
+        return data.as_tensor() if hasattr(data, "as_tensor") else data
+    return _utils.convert_to_numpy(data)
 
 
 class RandSmoothGrayValue(_Options, _transforms.RandomizableTransform):
@@ -121,7 +133,7 @@ class RandSmoothGrayValue(_Options, _transforms.RandomizableTransform):
             return img
         if self._seed is None:
             raise RuntimeError("call randomize() before __call__(img, randomize=False)")
-        array = _utils.convert_to_numpy(img)
+        array = _values(img)
         if self.channel_wise and array.ndim < 2:
             raise ValueError(f"channel_wise needs a channel-first image, got shape {array.shape}")
         rows = array if self.channel_wise else array[None]
@@ -233,10 +245,10 @@ class RandSmoothGrayValueBatch(_Options, _transforms.RandomizableTransform):
             self.randomize(batch)
         if self._selected is None:
             raise RuntimeError("call randomize(batch) before __call__(batch, randomize=False)")
-        array = _utils.convert_to_numpy(batch)
+        array = _values(batch)
         if array.ndim < (3 if self.channel_wise else 2) or len(self._selected) != len(array):
             raise ValueError(f"expected a (B, C, ...) batch of {len(self._selected)} samples, "
-                             f"got shape {array.shape}")
+                             f"got shape {tuple(array.shape)}")
         if keys is not None:
             keys = _validate.keys(keys, len(array))
         chosen = np.flatnonzero(self._selected)
@@ -244,7 +256,11 @@ class RandSmoothGrayValueBatch(_Options, _transforms.RandomizableTransform):
             out = self._transform(self._rows(array), self._seed,
                                   self._row_keys(keys, array)).reshape(array.shape)
         else:
-            out = array.astype(self.dtype)
+            if _tensors.device_resident(array):
+                out = array.to(_tensors.tensor_dtype(self.dtype))
+                chosen = _tensors.torch.as_tensor(chosen, device=array.device)
+            else:
+                out = array.astype(self.dtype)
             if len(chosen):
                 subset = array[chosen]
                 subset_keys = None if keys is None else [keys[i] for i in chosen]

@@ -23,6 +23,8 @@ from .batch import transform_batch
 _tio = require("torchio", "torchio", "torchio")
 torch = require("torch", "torchio", "torchio")
 
+from . import torch as _tensors  # noqa: E402  (after the checks that name the extra)
+
 __all__ = ["RandomSmoothGrayValue", "SmoothGrayValue"]
 
 
@@ -111,12 +113,13 @@ class SmoothGrayValue(_tio.transforms.IntensityTransform):
     def apply_transform(self, subject):
         """Replace each selected scalar image's data by its transformed values."""
         for name, image in self.get_images_dict(subject).items():
-            data = image.numpy()
+            on_device = _tensors.device_resident(image.data)
+            data = image.data if on_device else image.numpy()
             rows = data if self.channel_wise else data[None]
-            out = transform_batch(
+            out = (_tensors.transform_batch if on_device else transform_batch)(
                 rows, n_sinusoids=self.n_sinusoids, min_frequency=self.min_frequency,
                 max_frequency=self.max_frequency, min_max_val=self.min_max_val,
                 dtype=self.dtype, rng=int(self.get_parameter(self.seed, name)),
-            )
-            image.set_data(torch.from_numpy(out.reshape(data.shape)))
+            ).reshape(data.shape)
+            image.set_data(out if on_device else torch.from_numpy(out))
         return subject
