@@ -15,7 +15,10 @@ import sys
 
 import pytest
 
-PROBE = """
+#: The path name that runs every path, one after the other, in one process.
+ALL = "every path, one process"
+
+PROBE = f"ALL = {ALL!r}\n" + """
 import json, sys, time
 import numpy as np
 import rsgt_fast
@@ -39,13 +42,14 @@ calls = {
         (ramp - 1024).astype(np.int16)),
     "normalize_mr_scan, float32": lambda: rsgt_fast.normalize_mr_scan(ramp.astype(np.float32)),
 }
-call = calls[path]
+chosen = list(calls.values()) if path == ALL else [calls[path]]
 start = time.perf_counter()
-if variant == "serial":
-    with rsgt_fast.thread_limit(1):
+for call in chosen:
+    if variant == "serial":
+        with rsgt_fast.thread_limit(1):
+            call()
+    else:
         call()
-else:
-    call()
 print(json.dumps(time.perf_counter() - start))
 """
 
@@ -64,7 +68,7 @@ def first_call(path, variant, cache):
 @pytest.mark.slow
 @pytest.mark.needs_jit
 def test_startup_per_path(benchmark, full_size, tmp_path):
-    cases = [(p, v) for p in PATHS for v in ("serial", "parallel")] if full_size else [
+    cases = [(p, v) for p in PATHS + [ALL] for v in ("serial", "parallel")] if full_size else [
         (PATHS[0], "serial")]
 
     def measure():
