@@ -102,53 +102,52 @@ class ThreadSpy:
         monkeypatch.setattr(kernel, "compiled", record)
 
 
+def curve_samples(n_tasks, chunk=1 << 10):
+    """Curve 0 of a fixed batch sampled by the threaded ``sample_curve`` in ``n_tasks`` chunks."""
+    curve = np.random.default_rng(0).uniform(0.2, 1.6, (1, 3, 4))
+    values = np.empty(n_tasks * chunk)
+    _kernels.sample_curve(n_tasks, curve, values, chunk)
+    return values
+
+
 def test_a_threaded_kernel_outside_an_engine_block_runs_in_one_call(monkeypatch):
-    spy = ThreadSpy(_kernels.chunk_minmax, monkeypatch)
-    x = np.zeros((2, 1 << 20), np.int16)
-    parts = np.empty((32, 2), np.int16)
-    _kernels.chunk_minmax(32, x, x, 1 << 16, parts, np.empty((0, 2), np.int16))
+    spy = ThreadSpy(_kernels.sample_curve, monkeypatch)
+    curve_samples(32)
     assert spy.calls == [((0, 32), threading.current_thread().name)]
 
 
 @pytest.mark.skipif(_jit.max_threads() < 2 or _jit.serial_reason(1 << 22) is not None,
                     reason="every call here runs on one thread")
-def test_a_parallel_engine_block_shares_threaded_tasks_out_in_contiguous_spans(monkeypatch):
-    spy = ThreadSpy(_kernels.chunk_minmax, monkeypatch)
-    x = np.arange(1 << 21, dtype=np.int16).reshape(2, -1)
-    parts = np.empty((32, 2), np.int16)
-    with _jit.engine(x.size) as variant:
-        _kernels.chunk_minmax(32, x, x, 1 << 16, parts, np.empty((0, 2), np.int16))
+def test_a_parallel_engine_block_cuts_threaded_tasks_into_pieces_done_once(monkeypatch):
+    expected = curve_samples(32)
+    spy = ThreadSpy(_kernels.sample_curve, monkeypatch)
+    with _jit.engine(1 << 22) as variant:
+        values = curve_samples(32)
     assert variant == "parallel"
     spans = sorted(span for span, _ in spy.calls)
-    assert len(spans) == _jit.max_threads()
+    assert len(spans) == min(32, _jit.PIECES_PER_THREAD * _jit.max_threads())
     assert spans[0][0] == 0 and spans[-1][1] == 32
-    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
-    assert len({thread for _, thread in spy.calls}) == len(spans)
-    chunks = x.reshape(32, -1)
-    np.testing.assert_array_equal(parts, np.stack([chunks.min(1), chunks.max(1)], axis=1))
+    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))  # each task exactly once
+    np.testing.assert_array_equal(values, expected)
 
 
 @pytest.mark.skipif(_jit.max_threads() < 2 or _jit.serial_reason(1 << 22) is not None,
                     reason="every call here runs on one thread")
-def test_a_failing_span_raises_in_the_caller_and_leaves_the_workers_usable(monkeypatch):
-    original = _kernels.chunk_minmax.compiled
+def test_a_failing_piece_raises_in_the_caller_and_leaves_the_workers_usable(monkeypatch):
+    original = _kernels.sample_curve.compiled
 
-    def fail_on_a_worker(*args):
+    def fail_after_the_first_piece(*args):
         if args[-1][0] != 0:
-            raise RuntimeError("span failed")
+            raise RuntimeError("piece failed")
         return original(*args)
 
-    x = np.arange(1 << 21, dtype=np.int16).reshape(2, -1)
-    parts = np.empty((32, 2), np.int16)
-    none = np.empty((0, 2), np.int16)
-    monkeypatch.setattr(_kernels.chunk_minmax, "compiled", fail_on_a_worker)
-    with pytest.raises(RuntimeError, match="span failed"), _jit.engine(x.size):
-        _kernels.chunk_minmax(32, x, x, 1 << 16, parts, none)
-    monkeypatch.setattr(_kernels.chunk_minmax, "compiled", original)
-    with _jit.engine(x.size):
-        _kernels.chunk_minmax(32, x, x, 1 << 16, parts, none)
-    chunks = x.reshape(32, -1)
-    np.testing.assert_array_equal(parts, np.stack([chunks.min(1), chunks.max(1)], axis=1))
+    monkeypatch.setattr(_kernels.sample_curve, "compiled", fail_after_the_first_piece)
+    with pytest.raises(RuntimeError, match="piece failed"), _jit.engine(1 << 22):
+        curve_samples(32)
+    monkeypatch.setattr(_kernels.sample_curve, "compiled", original)
+    expected = curve_samples(32)
+    with _jit.engine(1 << 22):
+        np.testing.assert_array_equal(curve_samples(32), expected)
 
 
 def test_engine_says_why_it_runs_serially(caplog):

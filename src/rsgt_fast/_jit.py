@@ -160,26 +160,69 @@ class Threaded:
 
         Outside an engine block, where one thread was chosen, and where there
         are fewer than ``min_tasks`` tasks per thread, that is one call over
-        every task; otherwise each thread does one contiguous span, the
-        calling thread the first.
+        every task.  Otherwise the tasks are cut into pieces of at least
+        ``min_tasks`` that the calling thread and the workers take in turn
+        until none is left: a worker that wakes late (its core busy with
+        another thread pool's spinning threads, say) takes fewer pieces, and
+        the call never waits for a worker that has not started one.
         """
         threads = min(_THREADS.get(), n_tasks // min_tasks)
         if threads <= 1:
             self.compiled(*args, (0, n_tasks))
             return
-        bounds = [n_tasks * i // threads for i in range(threads + 1)]
-        done = queue.SimpleQueue()
+        n_pieces = min(n_tasks // min_tasks, PIECES_PER_THREAD * threads)
+        job = _Job(self.compiled, args, [n_tasks * i // n_pieces for i in range(n_pieces + 1)])
         workers = _workers()
-        for i in range(1, threads):
-            workers[i - 1].put((self.compiled, args, (bounds[i], bounds[i + 1]), done))
-        failure = None
-        try:
-            self.compiled(*args, (bounds[0], bounds[1]))
-        finally:
-            for _ in range(1, threads):
-                failure = done.get() or failure
-        if failure is not None:
-            raise failure
+        for i in range(threads - 1):
+            workers[i].put(job)
+        job.run()
+        job.wait()
+
+
+#: Pieces per thread a threaded kernel's tasks are cut into (see :meth:`Threaded.__call__`).
+PIECES_PER_THREAD = 4
+
+
+class _Job:
+    """The pieces of one threaded call, taken in turn by whichever thread is free."""
+
+    def __init__(self, function, args, bounds):
+        self.function = function
+        self.args = args
+        self.bounds = bounds
+        self.lock = threading.Lock()
+        self.idle = threading.Condition(self.lock)
+        self.taken = 0
+        self.running = 0
+        self.failure = None
+
+    def run(self):
+        """Do pieces until none is left (or one has failed)."""
+        while True:
+            with self.lock:
+                i = self.taken
+                if i >= len(self.bounds) - 1 or self.failure is not None:
+                    return
+                self.taken += 1
+                self.running += 1
+            try:
+                self.function(*self.args, (self.bounds[i], self.bounds[i + 1]))
+            except BaseException as exc:  # the caller raises it
+                with self.lock:
+                    self.failure = self.failure or exc
+            finally:
+                with self.lock:
+                    self.running -= 1
+                    if self.running == 0:
+                        self.idle.notify_all()
+
+    def wait(self):
+        """Wait for the pieces other threads are doing; raise the first failure."""
+        with self.lock:
+            while self.running:
+                self.idle.wait()
+        if self.failure is not None:
+            raise self.failure
 
 
 def threaded(fn):
@@ -193,13 +236,7 @@ _pool_lock = threading.Lock()
 
 def _work(inbox):
     while True:
-        function, args, span, done = inbox.get()
-        try:
-            function(*args, span)
-        except BaseException as exc:  # handed to the caller, which raises it
-            done.put(exc)
-        else:
-            done.put(None)
+        inbox.get().run()
 
 
 def _workers():

@@ -167,8 +167,8 @@ def extremes_of(values):
     return lo, hi
 
 
-@threaded
-def chunk_minmax(x, other, chunk, x_parts, other_parts, span):
+@kernel
+def chunk_minmax(x, other, chunk, x_parts, other_parts):
     """(minimum, maximum) of each task's chunk of ``x`` into ``x_parts[task]`` and, where
     ``other_parts`` has rows, of ``other`` into ``other_parts[task]``.
 
@@ -176,12 +176,13 @@ def chunk_minmax(x, other, chunk, x_parts, other_parts, span):
     read as the signed (``x``) and as the unsigned (``other``) integer type of
     their width, and get their extrema, and any NaN or Inf, from the two (see
     ``scan.py``).  Integer min and max vectorise fully, with no per-value
-    arithmetic.
+    arithmetic.  The caller combines the chunks: nothing is allocated here,
+    which keeps the kernel quick to compile.
     """
     n_chunks = (x.shape[1] + chunk - 1) // chunk
     both = other_parts.shape[0] > 0
-    for t in range(span[0], span[1]):
-        b, start, stop = task_span(t, n_chunks, chunk, x.shape[1])
+    for t in prange(x_parts.shape[0]):
+        b, start, stop = task_span(np.int64(t), n_chunks, chunk, x.shape[1])
         x_parts[t, 0], x_parts[t, 1] = extremes_of(x[b, start:stop])
         if both:
             other_parts[t, 0], other_parts[t, 1] = extremes_of(other[b, start:stop])
@@ -699,8 +700,8 @@ def ct_float(x, consts, out, chunk):
         _ct_task(np.int64(t), n_chunks, x, consts, out, chunk)
 
 
-@threaded
-def key_histogram(x, code, bins, hist, span):
+@kernel
+def key_histogram(x, code, bins, hist):
     """Counts of ``(order_key >> shift) + offset`` into ``hist[p]``, one task per part ``p``.
 
     ``bins`` is ``(shift, offset)``; 1-D ``x`` is split into ``len(hist)``
@@ -713,15 +714,15 @@ def key_histogram(x, code, bins, hist, span):
     kind, magnitude, _ = code
     shift, offset = bins
     sign_shift = x.itemsize * 8 - 1
-    for p in range(span[0], span[1]):
+    for p in prange(n_parts):
         hp = hist[p]
         for i in range(p * per, min(n, (p + 1) * per)):
             k = order_key(x[i], kind, magnitude, sign_shift)
             hp[np.uint64((k >> shift) + offset)] += 1
 
 
-@threaded
-def collect_bin(x, code, bins, target, starts, keys, span):
+@kernel
+def collect_bin(x, code, bins, target, starts, keys):
     """Order keys of the values in bin ``target``, written from ``starts[p]`` for part ``p``.
 
     The parts and ``bins`` are those of :func:`key_histogram` (``len(starts)`` parts).
@@ -732,7 +733,7 @@ def collect_bin(x, code, bins, target, starts, keys, span):
     kind, magnitude, _ = code
     shift, offset = bins
     sign_shift = x.itemsize * 8 - 1
-    for p in range(span[0], span[1]):
+    for p in prange(n_parts):
         w = starts[p]
         for i in range(p * per, min(n, (p + 1) * per)):
             k = order_key(x[i], kind, magnitude, sign_shift)

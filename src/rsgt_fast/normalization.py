@@ -123,7 +123,7 @@ def _order_statistics(x1, ranks, dtype):
     shift, offset, n_bins = width - bits, 1 << (bits - 1), 1 << bits
     parts = min(_PARTS, max(1, x1.size // CHUNK))
     hist = np.zeros((parts, n_bins), np.int64)
-    key_histogram(parts, x1, code, (shift, offset), hist)
+    key_histogram(x1, code, (shift, offset), hist)
     total = hist.sum(axis=0)
     ends = np.cumsum(total)
     keys = {}
@@ -137,7 +137,7 @@ def _order_statistics(x1, ranks, dtype):
             continue
         starts = np.concatenate([[0], np.cumsum(hist[:, bin_])[:-1]]).astype(np.int64)
         buf = np.empty(int(total[bin_]), np.int64)
-        collect_bin(parts, x1, code, (shift, offset), bin_, starts, buf)
+        collect_bin(x1, code, (shift, offset), bin_, starts, buf)
         inside = sorted({r - below for r in ranks if below <= r < ends[bin_]})
         buf.partition(inside)
         for r in inside:

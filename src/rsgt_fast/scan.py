@@ -26,11 +26,8 @@ from ._kernels import chunk_minmax
 
 __all__ = ["element_ranges", "check_finite", "row_extrema", "row_minmax", "float_layout"]
 
-#: Elements per task of the scan.
+#: Elements per parallel task of the scan.
 SCAN_CHUNK = 1 << 16
-#: Tasks each thread of a scan takes at least: a scan reads memory as fast as
-#: one core can, so more threads only pay off on long inputs.
-SCAN_TASKS_PER_THREAD = 16
 
 
 @functools.cache
@@ -49,8 +46,7 @@ def row_minmax(x, other=None):
     x_parts = np.empty((n_rows * n_chunks, 2), x.dtype)
     other_parts = np.empty((0 if other is None else n_rows * n_chunks, 2),
                            x.dtype if other is None else other.dtype)
-    chunk_minmax(n_rows * n_chunks, x, x if other is None else other, SCAN_CHUNK, x_parts,
-                 other_parts, min_tasks=SCAN_TASKS_PER_THREAD)
+    chunk_minmax(x, x if other is None else other, SCAN_CHUNK, x_parts, other_parts)
     return [None if parts.shape[0] == 0 else _per_row(parts, n_rows, n_chunks)
             for parts in (x_parts, other_parts)]
 
