@@ -7,7 +7,6 @@ import logging
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +22,6 @@ def _compiled_functions():
     for name, value in vars(_kernels).items():
         if isinstance(value, _jit.Kernel):
             yield name, value.serial.py_func
-        elif isinstance(value, _jit.Threaded):
-            yield name, value.compiled.py_func
         elif hasattr(value, "py_func"):
             yield name, value.py_func
 
@@ -86,68 +83,6 @@ def test_a_kernel_outside_an_engine_block_runs_serially(monkeypatch):
         _kernels.lookup(x, table, out, job)
     expected = "serial" if _jit.serial_reason(x.size) else "parallel"
     assert spy.calls == ["serial", expected]
-
-
-class ThreadSpy:
-    """Records the span and the thread of every call of a threaded kernel."""
-
-    def __init__(self, kernel, monkeypatch):
-        self.calls = []
-        original = kernel.compiled
-
-        def record(*args):
-            self.calls.append((args[-1], threading.current_thread().name))
-            return original(*args)
-
-        monkeypatch.setattr(kernel, "compiled", record)
-
-
-def curve_samples(n_tasks, chunk=1 << 10):
-    """Curve 0 of a fixed batch sampled by the threaded ``sample_curve`` in ``n_tasks`` chunks."""
-    curve = np.random.default_rng(0).uniform(0.2, 1.6, (1, 3, 4))
-    values = np.empty(n_tasks * chunk)
-    _kernels.sample_curve(n_tasks, curve, values, chunk)
-    return values
-
-
-def test_a_threaded_kernel_outside_an_engine_block_runs_in_one_call(monkeypatch):
-    spy = ThreadSpy(_kernels.sample_curve, monkeypatch)
-    curve_samples(32)
-    assert spy.calls == [((0, 32), threading.current_thread().name)]
-
-
-@pytest.mark.skipif(_jit.max_threads() < 2 or _jit.serial_reason(1 << 22) is not None,
-                    reason="every call here runs on one thread")
-def test_a_parallel_engine_block_cuts_threaded_tasks_into_pieces_done_once(monkeypatch):
-    expected = curve_samples(32)
-    spy = ThreadSpy(_kernels.sample_curve, monkeypatch)
-    with _jit.engine(1 << 22) as variant:
-        values = curve_samples(32)
-    assert variant == "parallel"
-    spans = sorted(span for span, _ in spy.calls)
-    assert len(spans) == min(32, _jit.PIECES_PER_THREAD * _jit.max_threads())
-    assert spans[0][0] == 0 and spans[-1][1] == 32
-    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))  # each task exactly once
-    np.testing.assert_array_equal(values, expected)
-
-
-@pytest.mark.skipif(_jit.max_threads() < 2 or _jit.serial_reason(1 << 22) is not None,
-                    reason="every call here runs on one thread")
-def test_a_failing_piece_raises_in_the_caller_and_leaves_the_workers_usable(monkeypatch):
-    original = _kernels.sample_curve.compiled
-
-    def fail_after_the_first_piece(*args):
-        if args[-1][0] != 0:
-            raise RuntimeError("piece failed")
-        return original(*args)
-
-    monkeypatch.setattr(_kernels.sample_curve, "compiled", fail_after_the_first_piece)
-    with pytest.raises(RuntimeError, match="piece failed"), _jit.engine(1 << 22):
-        curve_samples(32)
-    monkeypatch.setattr(_kernels.sample_curve, "compiled", original)
-    expected = curve_samples(32)
-    with _jit.engine(1 << 22):
-        np.testing.assert_array_equal(curve_samples(32), expected)
 
 
 def test_engine_says_why_it_runs_serially(caplog):

@@ -1,21 +1,9 @@
-"""Every numba option, the cache fallback, and how kernels share out their work.
+"""Every numba option, the cache fallback and the serial/parallel choice.
 
-Two kinds of compiled entry point:
-
-* a :class:`Kernel` (``@kernel``) holds ``prange`` loops and is compiled in a
-  ``parallel`` variant (``prange`` runs on numba's threading layer) and a
-  ``serial`` one (``prange`` is a plain ``range``); both come from the same
-  Python source.  Kernels map voxels: short loops where the threading
-  layer's microsecond start-up matters;
-* a :class:`Threaded` kernel (``@threaded``) is compiled once, as serial
-  code that releases the GIL, and takes as its last argument a *span*, the
-  ``[first, stop)`` range of the tasks it should do; the engine runs it in
-  one call or splits the tasks among a few Python threads.  These build
-  curves and tables: long tasks whose code is costly to compile, and which
-  a second, parallel variant would compile again.
-
-The serial variant never touches the threading layer and one thread runs
-every span, which makes a call safe where the parallel variant is not:
+Each kernel is compiled twice from the same Python source: a ``parallel``
+variant (``prange`` runs on numba's threading layer) and a ``serial`` variant
+(``prange`` is a plain ``range``).  The serial one never touches the threading
+layer, which makes it safe where the parallel one is not:
 
 * in a process forked from a parent that already used a parallel region
   (GNU OpenMP, numba's usual layer on Linux, kills such a child);
@@ -36,7 +24,6 @@ import contextlib
 import contextvars
 import logging
 import os
-import queue
 import sys
 import threading
 import types
@@ -46,7 +33,7 @@ from collections.abc import Iterator
 import numba
 import numpy as np
 
-__all__ = ["thread_limit", "kernel", "threaded", "helper", "engine", "serial_reason"]
+__all__ = ["thread_limit", "kernel", "helper", "engine", "serial_reason"]
 
 logger = logging.getLogger("rsgt_fast")
 
@@ -111,7 +98,7 @@ def cache_location():
 
 
 def helper(fn):
-    """Compile a helper: a function called by kernels (or directly, on one thread)."""
+    """Compile a scalar helper; helpers hold no ``prange`` and are shared by both variants."""
     return _njit(fn)
 
 
@@ -147,117 +134,6 @@ def kernel(fn):
     return Kernel(fn)
 
 
-class Threaded:
-    """A kernel compiled once, whose last argument is the span of tasks it should do."""
-
-    def __init__(self, fn):
-        self.__name__ = fn.__name__
-        self.__doc__ = fn.__doc__
-        self.compiled = _njit(fn)
-
-    def __call__(self, n_tasks, *args, min_tasks=1):
-        """Do tasks ``[0, n_tasks)`` on the threads the innermost :func:`engine` block chose.
-
-        Outside an engine block, where one thread was chosen, and where there
-        are fewer than ``min_tasks`` tasks per thread, that is one call over
-        every task.  Otherwise the tasks are cut into pieces of at least
-        ``min_tasks`` that the calling thread and the workers take in turn
-        until none is left: a worker that wakes late (its core busy with
-        another thread pool's spinning threads, say) takes fewer pieces, and
-        the call never waits for a worker that has not started one.
-        """
-        threads = min(_THREADS.get(), n_tasks // min_tasks)
-        if threads <= 1:
-            self.compiled(*args, (0, n_tasks))
-            return
-        n_pieces = min(n_tasks // min_tasks, PIECES_PER_THREAD * threads)
-        job = _Job(self.compiled, args, [n_tasks * i // n_pieces for i in range(n_pieces + 1)])
-        workers = _workers()
-        for i in range(threads - 1):
-            workers[i].put(job)
-        job.run()
-        job.wait()
-
-
-#: Pieces per thread a threaded kernel's tasks are cut into (see :meth:`Threaded.__call__`).
-PIECES_PER_THREAD = 4
-
-
-class _Job:
-    """The pieces of one threaded call, taken in turn by whichever thread is free."""
-
-    def __init__(self, function, args, bounds):
-        self.function = function
-        self.args = args
-        self.bounds = bounds
-        self.lock = threading.Lock()
-        self.idle = threading.Condition(self.lock)
-        self.taken = 0
-        self.running = 0
-        self.failure = None
-
-    def run(self):
-        """Do pieces until none is left (or one has failed)."""
-        while True:
-            with self.lock:
-                i = self.taken
-                if i >= len(self.bounds) - 1 or self.failure is not None:
-                    return
-                self.taken += 1
-                self.running += 1
-            try:
-                self.function(*self.args, (self.bounds[i], self.bounds[i + 1]))
-            except BaseException as exc:  # the caller raises it
-                with self.lock:
-                    self.failure = self.failure or exc
-            finally:
-                with self.lock:
-                    self.running -= 1
-                    if self.running == 0:
-                        self.idle.notify_all()
-
-    def wait(self):
-        """Wait for the pieces other threads are doing; raise the first failure."""
-        with self.lock:
-            while self.running:
-                self.idle.wait()
-        if self.failure is not None:
-            raise self.failure
-
-
-def threaded(fn):
-    """Compile ``fn`` (whose last argument is its span of tasks) as a :class:`Threaded` kernel."""
-    return Threaded(fn)
-
-
-_pool: list | None = None
-_pool_lock = threading.Lock()
-
-
-def _work(inbox):
-    while True:
-        inbox.get().run()
-
-
-def _workers():
-    """The process's worker threads' inboxes (one fewer than the most threads a call uses)."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = []
-            for i in range(max_threads() - 1):
-                inbox = queue.SimpleQueue()
-                threading.Thread(target=_work, args=(inbox,), name=f"rsgt_fast-{i}",
-                                 daemon=True).start()
-                _pool.append(inbox)
-        return _pool
-
-
-def max_threads():
-    """The most threads one call uses: ``NUMBA_NUM_THREADS`` (the usable cores by default)."""
-    return max(int(numba.config.NUMBA_NUM_THREADS), 1)
-
-
 # ---------------------------------------------------------------- the choice
 
 _THREAD_LIMIT: contextvars.ContextVar[int | None] = contextvars.ContextVar(
@@ -266,20 +142,16 @@ _THREAD_LIMIT: contextvars.ContextVar[int | None] = contextvars.ContextVar(
 _VARIANT: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "rsgt_fast_variant", default=None
 )
-_THREADS: contextvars.ContextVar[int] = contextvars.ContextVar("rsgt_fast_threads", default=1)
 _parallel_lock = threading.Lock()
 _parallel_used = False
 _forked_after_parallel = False
 
 
 def _after_fork_in_child():
-    global _forked_after_parallel, _parallel_lock, _pool, _pool_lock
+    global _forked_after_parallel, _parallel_lock
     _forked_after_parallel = _forked_after_parallel or _parallel_used
-    # Neither a lock held by another thread of the parent at fork time nor the
-    # parent's worker threads survive a fork: start afresh.
+    # A lock held by another thread of the parent at fork time stays held forever.
     _parallel_lock = threading.Lock()
-    _pool_lock = threading.Lock()
-    _pool = None
 
 
 if hasattr(os, "register_at_fork"):
@@ -343,9 +215,6 @@ def serial_reason(size):
 class engine:
     """Choose the variant for one call on ``size`` elements; kernels called inside use it.
 
-    The parallel variant also lets threaded kernels use as many threads as
-    ``prange`` loops do (``NUMBA_NUM_THREADS``, or the ``thread_limit``).
-
     A context manager whose ``__enter__`` returns the variant's name,
     ``"parallel"`` or ``"serial"``; the reason for a serial choice is logged
     at DEBUG level on the ``rsgt_fast`` logger.
@@ -362,7 +231,6 @@ class engine:
         if reason is None and not _parallel_lock.acquire(blocking=False):
             reason = "another thread is in a parallel call"
         self._previous = None
-        threads = 1
         if reason is not None:
             logger.debug("serial kernels for %d elements: %s", self.size, reason)
             self.variant = "serial"
@@ -370,16 +238,14 @@ class engine:
             self.variant = "parallel"
             _parallel_used = True
             limit = _THREAD_LIMIT.get()
-            threads = min(limit or max_threads(), max_threads())
             if limit is not None:
                 self._previous = numba.get_num_threads()
                 numba.set_num_threads(min(limit, numba.config.NUMBA_NUM_THREADS))
-        self._token = _VARIANT.set(self.variant), _THREADS.set(threads)
+        self._token = _VARIANT.set(self.variant)
         return self.variant
 
     def __exit__(self, *exc):
-        _VARIANT.reset(self._token[0])
-        _THREADS.reset(self._token[1])
+        _VARIANT.reset(self._token)
         if self.variant == "parallel":
             if self._previous is not None:
                 numba.set_num_threads(self._previous)

@@ -1,19 +1,13 @@
 """Every compiled function of rsgt_fast, and nothing else.
 
 Arrays arrive 2-D and C-contiguous: ``x`` and ``out`` are ``(B, N)``, one row
-per batch element.  Two kinds of kernel (see :mod:`._jit`):
-
-* ``@threaded`` kernels build curves and tables, one task per element (or
-  per chunk of one long curve); their last argument is the *span*, the
-  ``[first, stop)`` range of tasks a call does, and the engine shares the
-  spans out among Python threads.  They never see the input, so the costly
-  curve code compiles once per output dtype, never per input dtype, and
-  once only, with no parallel variant;
-* ``@kernel`` kernels map voxels (and scan, and normalise): short loops over
-  *tasks*, each one chunk of one row, so that a batch of one still keeps
-  every core busy, run by ``prange`` in a parallel and a serial variant.  A
-  task's index is made an int64 first, so that both variants share every
-  helper's compiled code.  The packed arguments (``curve``,
+per batch element.  Parallel loops run over *tasks*: elements, for the
+kernels that build curves and tables, and chunks of one row, for those that
+map voxels, so that a batch of one still keeps every core busy; a task's
+index is made an int64 first, so that the serial and the parallel variant of
+a kernel share every helper's compiled code.  Tables are built by kernels
+that never see the input, so the costly curve code compiles once per output
+dtype rather than once per input dtype.  The packed arguments (``curve``,
 ``place``, ``clip``, ``grid``, ``job``) are described in :mod:`._layout`;
 kernels draw no random numbers.
 
@@ -30,7 +24,7 @@ import math
 import numpy as np
 from numba import prange
 
-from ._jit import helper, kernel, threaded
+from ._jit import helper, kernel
 from ._layout import (
     AMPLITUDE, BASE, CLIP_HI, CLIP_LO, FREQUENCY, HI, LAST, LO, PHASE, SCALE, UNIT, UNIT_LO,
     YMAX, YMIN,
@@ -410,26 +404,29 @@ def fill_pairs(b, grid, pairs):
 # One task per element: sample its curve, find its extrema, fill its table.
 
 
-@threaded
-def lookup_tables(curve, grid, place, entries, table, span):
+@kernel
+def lookup_tables(curve, grid, place, entries, table):
     """Tables with an entry per value of an 8/16-bit dtype (or float16 pattern)."""
-    for b in range(span[0], span[1]):
+    for i in prange(table.shape[0]):
+        b = np.int64(i)
         build_grid(b, curve, grid)
         fill_lookup(b, grid, place, entries, table)
 
 
-@threaded
-def index_tables(curve, grid, table, span):
+@kernel
+def index_tables(curve, grid, table):
     """Tables with an entry per integer of each element's range."""
-    for b in range(span[0], span[1]):
+    for i in prange(table.shape[0]):
+        b = np.int64(i)
         build_grid(b, curve, grid)
         fill_index(b, grid, table)
 
 
-@threaded
-def pair_tables(curve, grid, pairs, span):
+@kernel
+def pair_tables(curve, grid, pairs):
     """(value, step) pairs of each element's grid, for interpolation."""
-    for b in range(span[0], span[1]):
+    for i in prange(pairs.shape[0]):
+        b = np.int64(i)
         build_grid(b, curve, grid)
         fill_pairs(b, grid, pairs)
 
@@ -573,13 +570,18 @@ def interpolate_integers(x, clip, place, pairs, out, job):
 # ------------------------------------------------------------------ rsgt's table
 
 
-@threaded
-def sample_curve(curve, values, chunk, span):
+@helper
+def _sample_chunk(task, chunk, curve, values):
+    start = task * chunk
+    sample_block(curve, np.int64(0), values.shape[0], start, min(start + chunk, values.shape[0]),
+                 values)
+
+
+@kernel
+def sample_curve(curve, values, chunk):
     """``values`` = raw curve 0 on ``len(values)`` points, one chunk of them per task."""
-    n = values.shape[0]
-    for t in range(span[0], span[1]):
-        start = t * chunk
-        sample_block(curve, np.int64(0), n, start, min(start + chunk, n), values)
+    for t in prange((values.shape[0] + chunk - 1) // chunk):
+        _sample_chunk(np.int64(t), chunk, curve, values)
 
 
 @helper

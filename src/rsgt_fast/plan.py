@@ -3,8 +3,8 @@
 :func:`make_plans` decides, for each element, which grid its curve is
 sampled on and which table maps its voxels; elements that need the same
 kernel form one :class:`Plan` (almost always one for the whole batch).
-:func:`run` executes a plan: one threaded kernel call builds every element's
-table, one parallel kernel call maps the voxels.  Every element's result
+:func:`run` executes a plan: one kernel call builds every element's table,
+one more maps the voxels.  Every element's result
 depends on its own curve, range and the input and output dtypes only, never
 on the other elements, the batch size or the number of threads: that is what
 makes a transformation replayable block by block.
@@ -215,7 +215,7 @@ def _entries(dtype, half):
 
 
 def build_tables(plan, dtype, curve, table_dtype):
-    """Each element's table for ``plan`` on rows of ``dtype``: one threaded kernel call.
+    """Each element's table for ``plan`` on rows of ``dtype``: one kernel call.
 
     ``table_dtype`` is the output's (``uint16`` for float16 bit patterns);
     interpolating plans get (value, step) pairs as complex numbers of the
@@ -225,14 +225,17 @@ def build_tables(plan, dtype, curve, table_dtype):
     n_rows, width = grid.values.shape
     if plan.table == "lookup":
         table = np.empty((n_rows, 1 << (8 * np.dtype(dtype).itemsize)), table_dtype)
-        lookup_tables(n_rows, curve, grid, plan.place, _entries(dtype, plan.job.half_in), table)
     elif plan.table == "index":
         table = np.empty((n_rows, max(width, 2)), table_dtype)
-        index_tables(n_rows, curve, grid, table)
     else:
         table = np.empty((n_rows, width),
                          np.complex64 if plan.place.dtype == np.float32 else np.complex128)
-        pair_tables(n_rows, curve, grid, table)
+    if plan.table == "lookup":
+        lookup_tables(curve, grid, plan.place, _entries(dtype, plan.job.half_in), table)
+    elif plan.table == "index":
+        index_tables(curve, grid, table)
+    else:
+        pair_tables(curve, grid, table)
     return table
 
 

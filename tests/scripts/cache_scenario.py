@@ -49,7 +49,7 @@ def main():
         warnings.simplefilter("always")
         import rsgt_fast
         from rsgt_fast import _kernels
-        from rsgt_fast._jit import Kernel, Threaded
+        from rsgt_fast._jit import Kernel
 
         package_dir = os.path.dirname(os.path.realpath(rsgt_fast.__file__))
         if package_dir != os.path.realpath(expected_dir):
@@ -64,8 +64,6 @@ def main():
         if isinstance(obj, Kernel):
             for variant in ("parallel", "serial"):
                 caches[f"{name}.{variant}"] = type(getattr(obj, variant)._cache).__name__
-        elif isinstance(obj, Threaded):
-            caches[name] = type(obj.compiled._cache).__name__
     np.savez(out_path, **results)
     print(json.dumps({
         "package_dir": package_dir,
