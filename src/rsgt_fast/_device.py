@@ -22,10 +22,9 @@ import torch
 import triton
 import triton.language as tl
 
-from . import _validate
 from ._jit import engine
 from ._layout import BASE, CLIP_HI, CLIP_LO, HI, LAST, LO, N_PLACE, SCALE, UNIT, UNIT_LO
-from .batch import draw_parameters, replay_conflicts
+from .batch import check_options, curve_source, draw_parameters
 from .curves import Curves
 from .plan import build_tables, make_plans
 
@@ -157,24 +156,14 @@ def _launch(plan, x2, table, out2):
 def transform(x, out_name, *, n_sinusoids, min_frequency, max_frequency, min_max_val, rng,
               keys, curves, out, return_curves):
     """:func:`rsgt_fast.torch.transform_batch` for a tensor whose dtype is in :data:`DTYPES`."""
-    opts = _validate.curve_options(n_sinusoids, min_frequency, max_frequency, min_max_val,
-                                   out_name)
-    return_curves = _validate.flag(return_curves, "return_curves")
-    replay_conflicts(curves, rng=rng, keys=keys, min_max_val=min_max_val,
-                     n_sinusoids=n_sinusoids, min_frequency=min_frequency,
-                     max_frequency=max_frequency)
+    opts, return_curves = check_options(n_sinusoids, min_frequency, max_frequency, min_max_val,
+                                        out_name, rng, keys, curves, return_curves)
     if x.ndim == 0:
         raise ValueError("x must have at least one dimension, got a 0-d tensor")
     if x.numel() == 0:
         raise ValueError(f"x must not be empty, got shape {tuple(x.shape)}")
     n_rows = x.shape[0]
-    if curves is not None and len(curves) != n_rows:
-        raise ValueError(f"curves holds {len(curves)} curves but x has {n_rows} elements")
-    if keys is not None:
-        root = _validate.root_seed(rng)
-        keys = _validate.keys(keys, n_rows)
-    elif curves is None:
-        generator = _validate.rng(rng)
+    source, keys = curve_source(n_rows, rng, keys, curves)
 
     x2, kind = _rows(x)
     if curves is not None:
@@ -187,7 +176,7 @@ def transform(x, out_name, *, n_sinusoids, min_frequency, max_frequency, min_max
         else:
             _finite_or_raise(x2, kind)
             bounds = [opts.min_max_val] * n_rows
-        curve = draw_parameters(generator if keys is None else root, keys, n_rows, opts)
+        curve = draw_parameters(source, keys, n_rows, opts)
 
     out_dtype = opts.dtype
     torch_out = {np.dtype(np.float16): torch.float16, np.dtype(np.float32): torch.float32,

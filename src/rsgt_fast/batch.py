@@ -15,7 +15,7 @@ from .curves import Curves, keyed_parameters, sample_parameters
 from .plan import apply, rows
 from .scan import check_finite, element_ranges
 
-__all__ = ["transform_batch"]
+__all__ = ["transform_batch", "check_options", "curve_source", "draw_parameters"]
 
 #: Defaults of the curve options, marked so that replay can tell them from
 #: values the caller passed.
@@ -120,20 +120,10 @@ def transform_batch(x, *, n_sinusoids=N_SINUSOIDS, min_frequency=MIN_FREQUENCY,
     >>> bool(np.array_equal(a[2:], b))
     True
     """
-    opts = _validate.curve_options(n_sinusoids, min_frequency, max_frequency, min_max_val, dtype)
-    return_curves = _validate.flag(return_curves, "return_curves")
-    replay_conflicts(curves, rng=rng, keys=keys, min_max_val=min_max_val,
-                     n_sinusoids=n_sinusoids, min_frequency=min_frequency,
-                     max_frequency=max_frequency)
+    opts, return_curves = check_options(n_sinusoids, min_frequency, max_frequency, min_max_val,
+                                        dtype, rng, keys, curves, return_curves)
     array = _validate.input_array(x, "x")
-    n_rows = array.shape[0]
-    if curves is not None and len(curves) != n_rows:
-        raise ValueError(f"curves holds {len(curves)} curves but x has {n_rows} elements")
-    if keys is not None:
-        root = _validate.root_seed(rng)
-        keys = _validate.keys(keys, n_rows)
-    elif curves is None:
-        generator = _validate.rng(rng)
+    source, keys = curve_source(array.shape[0], rng, keys, curves)
     if out is not None:
         _validate.out_array(out, array.shape, opts.dtype, array)
 
@@ -146,11 +136,37 @@ def transform_batch(x, *, n_sinusoids=N_SINUSOIDS, min_frequency=MIN_FREQUENCY,
             curve = curves.packed()
         else:
             bounds = element_ranges(x2, kind, opts.min_max_val, "x")
-            curve = draw_parameters(generator if keys is None else root, keys, n_rows, opts)
+            curve = draw_parameters(source, keys, x2.shape[0], opts)
         result, extrema = apply(x2, kind, curve, bounds, array.shape, opts.dtype, out)
     if return_curves:
         return result, Curves.from_packed(curve, bounds, extrema)
     return result
+
+
+def check_options(n_sinusoids, min_frequency, max_frequency, min_max_val, dtype, rng, keys,
+                  curves, return_curves):
+    """The checked curve options and ``return_curves``; conflicts with ``curves`` raise."""
+    opts = _validate.curve_options(n_sinusoids, min_frequency, max_frequency, min_max_val, dtype)
+    return_curves = _validate.flag(return_curves, "return_curves")
+    replay_conflicts(curves, rng=rng, keys=keys, min_max_val=min_max_val,
+                     n_sinusoids=n_sinusoids, min_frequency=min_frequency,
+                     max_frequency=max_frequency)
+    return opts, return_curves
+
+
+def curve_source(n_rows, rng, keys, curves):
+    """``(source, keys)`` for :func:`draw_parameters`, checked against ``n_rows`` elements.
+
+    The source is a Generator, or the root SeedSequence when ``keys`` are
+    given; both are ``None`` when ``curves`` replays stored ones.
+    """
+    if curves is not None:
+        if len(curves) != n_rows:
+            raise ValueError(f"curves holds {len(curves)} curves but x has {n_rows} elements")
+        return None, None
+    if keys is not None:
+        return _validate.root_seed(rng), _validate.keys(keys, n_rows)
+    return _validate.rng(rng), None
 
 
 def replay_conflicts(curves, **options):

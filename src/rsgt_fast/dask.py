@@ -34,9 +34,11 @@ import numpy as np
 
 from . import _validate
 from ._optional import require
-from .batch import MAX_FREQUENCY, MIN_FREQUENCY, N_SINUSOIDS, RngLike, draw_parameters
+from .batch import (
+    MAX_FREQUENCY, MIN_FREQUENCY, N_SINUSOIDS, RngLike, check_options, curve_source,
+    draw_parameters,
+)
 from .batch import transform_batch as _transform_batch
-from .batch import replay_conflicts
 from .curves import Curves
 
 _dask = require("dask", "dask", "rsgt_fast.dask")
@@ -85,11 +87,8 @@ def transform_batch(x, *, n_sinusoids: int = N_SINUSOIDS, min_frequency: float =
     if not isinstance(x, da.Array):
         raise TypeError(f"x must be a dask.array.Array, got {type(x).__name__} "
                         "(use rsgt_fast.transform_batch for in-memory arrays)")
-    opts = _validate.curve_options(n_sinusoids, min_frequency, max_frequency, min_max_val, dtype)
-    return_curves = _validate.flag(return_curves, "return_curves")
-    replay_conflicts(curves, rng=rng, keys=keys, min_max_val=min_max_val,
-                     n_sinusoids=n_sinusoids, min_frequency=min_frequency,
-                     max_frequency=max_frequency)
+    opts, return_curves = check_options(n_sinusoids, min_frequency, max_frequency, min_max_val,
+                                        dtype, rng, keys, curves, return_curves)
     _validate.input_dtype(x.dtype, "x")
     if x.ndim == 0:
         raise ValueError("x must have at least one dimension, got a 0-d array")
@@ -98,19 +97,13 @@ def transform_batch(x, *, n_sinusoids: int = N_SINUSOIDS, min_frequency: float =
     if x.size == 0:
         raise ValueError(f"x must not be empty, got shape {x.shape}")
     n_rows = x.shape[0]
-    if curves is not None and len(curves) != n_rows:
-        raise ValueError(f"curves holds {len(curves)} curves but x has {n_rows} elements")
+    source, keys = curve_source(n_rows, rng, keys, curves)
     kind = x.dtype.kind
 
     if curves is not None:
         params = curves.packed()
         bounds = list(curves.bounds)
     else:
-        if keys is not None:
-            source = _validate.root_seed(rng)
-            keys = _validate.keys(keys, n_rows)
-        else:
-            source = _validate.rng(rng)
         params = draw_parameters(source, keys, n_rows, opts)
         bounds = None if opts.min_max_val is None else [opts.min_max_val] * n_rows
 
