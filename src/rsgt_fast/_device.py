@@ -27,6 +27,7 @@ from ._layout import BASE, CLIP_HI, CLIP_LO, HI, LAST, LO, N_PLACE, SCALE, UNIT,
 from .batch import check_options, curve_source, draw_parameters
 from .curves import Curves
 from .plan import build_tables, make_plans
+from .torch import tensor_dtype
 
 __all__ = ["transform", "DTYPES"]
 
@@ -179,8 +180,7 @@ def transform(x, out_name, *, n_sinusoids, min_frequency, max_frequency, min_max
         curve = draw_parameters(source, keys, n_rows, opts)
 
     out_dtype = opts.dtype
-    torch_out = {np.dtype(np.float16): torch.float16, np.dtype(np.float32): torch.float32,
-                 np.dtype(np.float64): torch.float64}[out_dtype]
+    torch_out = tensor_dtype(out_dtype)
     result = torch.empty(x2.shape, dtype=torch_out, device=x.device)
     # float16 tables hold bit patterns: gathered as int16, interpolated into float16.
     bits = out_dtype == np.float16
@@ -191,15 +191,18 @@ def transform(x, out_name, *, n_sinusoids, min_frequency, max_frequency, min_max
         part_curve = curve if members is None else curve[members]
         with engine(size):
             table = build_tables(plan, DTYPES[x.dtype], part_curve, table_dtype)
-        rows = x2 if members is None else x2[torch.as_tensor(members, device=x.device)]
-        target = result if members is None else torch.empty(rows.shape, dtype=torch_out,
-                                                            device=x.device)
+        if members is None:
+            rows, target = x2, result
+        else:
+            index = torch.as_tensor(members, device=x.device)
+            rows = x2[index]
+            target = torch.empty(rows.shape, dtype=torch_out, device=x.device)
         written = target.view(torch.int16) if bits and plan.table != "interp" else target
         _launch(plan, rows, table, written)
         if members is None:
             extrema[:] = plan.grid.extrema
         else:
-            result[torch.as_tensor(members, device=x.device)] = target
+            result[index] = target
             extrema[members] = plan.grid.extrema
     result = result.reshape(x.shape)
     if out is not None:

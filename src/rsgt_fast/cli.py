@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
-import uuid
 import sys
 import textwrap
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np

@@ -26,8 +26,8 @@ from ._layout import (
 )
 from .curves import dense_grid_points, position_unit
 
-__all__ = ["Plan", "make_plans", "build_tables", "run", "apply", "rows", "clip_bounds", "lookup_table",
-           "index_table", "CHUNK"]
+__all__ = ["Plan", "make_plans", "build_tables", "run", "apply", "rows", "clip_bounds",
+           "lookup_table", "index_table", "CHUNK"]
 
 #: Integer ranges holding at most this many values get one grid point per value.
 GRID_MAX = 1 << 16
@@ -225,16 +225,13 @@ def build_tables(plan, dtype, curve, table_dtype):
     n_rows, width = grid.values.shape
     if plan.table == "lookup":
         table = np.empty((n_rows, 1 << (8 * np.dtype(dtype).itemsize)), table_dtype)
+        lookup_tables(curve, grid, plan.place, _entries(dtype, plan.job.half_in), table)
     elif plan.table == "index":
         table = np.empty((n_rows, max(width, 2)), table_dtype)
+        index_tables(curve, grid, table)
     else:
         table = np.empty((n_rows, width),
                          np.complex64 if plan.place.dtype == np.float32 else np.complex128)
-    if plan.table == "lookup":
-        lookup_tables(curve, grid, plan.place, _entries(dtype, plan.job.half_in), table)
-    elif plan.table == "index":
-        index_tables(curve, grid, table)
-    else:
         pair_tables(curve, grid, table)
     return table
 

@@ -27,6 +27,8 @@ Examples
 
 from __future__ import annotations
 
+import functools
+
 from ._optional import require
 from ._validate import output_dtype
 from .batch import MAX_FREQUENCY, MIN_FREQUENCY, N_SINUSOIDS
@@ -41,18 +43,16 @@ _OUTPUTS = {torch.float16: "float16", torch.float32: "float32", torch.float64: "
 
 _DEVICE_DTYPES = {torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64,
                   torch.float16, torch.float32, torch.float64}
-_device = []
 
 
+@functools.cache
 def _device_engine():
     """The Triton engine module, or ``None`` where Triton cannot be imported."""
-    if not _device:
-        try:
-            from . import _device as module
-        except ImportError:
-            module = None
-        _device.append(module)
-    return _device[0]
+    try:
+        from . import _device
+    except ImportError:
+        return None
+    return _device
 
 
 def tensor_dtype(dtype):
