@@ -59,6 +59,18 @@ def test_transform_batch_rejects(changes, error, message):
         np.testing.assert_array_equal(x, before)
 
 
+@pytest.mark.parametrize("good,bad,error,message", [
+    ({"min_max_val": (1, 2)}, {"min_max_val": (True, 2)}, TypeError, "min_max_val must be a real"),
+    ({"n_sinusoids": 2}, {"n_sinusoids": 2.0}, TypeError, "n_sinusoids must be an integer"),
+    ({"n_sinusoids": 1}, {"n_sinusoids": True}, TypeError, "n_sinusoids must be an integer"),
+])
+def test_checked_options_are_not_reused_for_equal_bad_values(good, bad, error, message):
+    """Checked options are remembered; a bad value equal to a good one must still raise."""
+    transform_batch(GOOD, rng=0, **good)
+    with pytest.raises(error, match=message):
+        transform_batch(GOOD, rng=0, **bad)
+
+
 def test_read_only_out_is_rejected():
     out = np.zeros(GOOD.shape, np.float32)
     out.flags.writeable = False

@@ -1,5 +1,7 @@
 """The batch engine against the naive element-by-element reference."""
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 
@@ -101,6 +103,22 @@ def test_rng_int_equals_default_rng_and_global_state_untouched(ct_batch):
     after = np.random.get_state()
     assert np.array_equal(state[1], after[1]) and state[2] == after[2]
     assert not np.array_equal(a, transform_batch(ct_batch, rng=100))
+
+
+def test_int_seeds_from_many_threads_match_their_generators():
+    """Int seeds reuse a per-thread generator: threads must not see each other's state."""
+    x = np.random.default_rng(1).integers(-1024, 3072, size=(2, 24, 24), dtype=np.int16)
+    seeds = [0, 1, 2**40, np.int64(7), np.uint64(2**63 + 5)]
+    expected = [transform_batch(x, rng=np.random.default_rng(int(s))) for s in seeds]
+
+    def repeat(seed):
+        return [transform_batch(x, rng=seed) for _ in range(30)]
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(repeat, seeds * 3))
+    for seed, runs in zip(seeds * 3, results):
+        for result in runs:
+            np.testing.assert_array_equal(result, expected[seeds.index(seed)])
 
 
 def test_generator_advances_between_calls(ct_batch):

@@ -166,7 +166,7 @@ def curve_source(n_rows, rng, keys, curves):
         return None, None
     if keys is not None:
         return _validate.root_seed(rng), _validate.keys(keys, n_rows)
-    return _validate.rng(rng), None
+    return _validate.rng(rng, once=True), None
 
 
 def replay_conflicts(curves, **options):
