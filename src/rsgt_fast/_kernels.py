@@ -228,29 +228,37 @@ def sample_block(curve, b, n, start, stop, values):
         lanes *= 2
     first0 = start - start % lanes
     n_blocks = (stop - first0 + lanes - 1) // lanes
-    cos_l = np.empty(lanes)
-    sin_l = np.empty(lanes)
-    cos_b = np.empty(n_blocks)
-    sin_b = np.empty(n_blocks)
-    for j in range(start, stop):
-        values[j] = 0.0
-    for k in range(curve.shape[2]):
+    n_terms = curve.shape[2]
+    cos_l = np.empty((n_terms, lanes))
+    sin_l = np.empty((n_terms, lanes))
+    cos_b = np.empty((n_terms, n_blocks))
+    sin_b = np.empty((n_terms, n_blocks))
+    for k in range(n_terms):
         f = curve[b, FREQUENCY, k]
-        a = curve[b, AMPLITUDE, k]
-        _sweep(0.0, f * step, lanes, cos_l, sin_l)
+        _sweep(0.0, f * step, lanes, cos_l[k], sin_l[k])
         _sweep(f * (first0 * step + curve[b, PHASE, k]), f * (lanes * step), n_blocks,
-               cos_b, sin_b)
-        for block in range(n_blocks):
-            first = first0 + block * lanes
-            sa = a * sin_b[block]
-            ca = a * cos_b[block]
-            if start <= first and first + lanes <= stop:  # a whole block: vectorised
-                row = values[first:first + lanes]
-                for lane in range(lanes):
-                    row[lane] += sa * cos_l[lane] + ca * sin_l[lane]
-            else:
-                for j in range(max(first, start), min(first + lanes, stop)):
-                    values[j] += sa * cos_l[j - first] + ca * sin_l[j - first]
+               cos_b[k], sin_b[k])
+    acc = np.empty(lanes)
+    for block in range(n_blocks):
+        first = first0 + block * lanes
+        for lane in range(lanes):
+            acc[lane] = 0.0
+        # Terms are added in the order of the sinusoids, as rsgt adds them.
+        for k in range(n_terms):
+            a = curve[b, AMPLITUDE, k]
+            sa = a * sin_b[k, block]
+            ca = a * cos_b[k, block]
+            cl = cos_l[k]
+            sl = sin_l[k]
+            for lane in range(lanes):
+                acc[lane] += sa * cl[lane] + ca * sl[lane]
+        if start <= first and first + lanes <= stop:  # a whole block
+            row = values[first:first + lanes]
+            for lane in range(lanes):
+                row[lane] = acc[lane]
+        else:
+            for j in range(max(first, start), min(first + lanes, stop)):
+                values[j] = acc[j - first]
     if stop == n:
         values[n - 1] = curve_value(TWO_PI, curve, b)
 
@@ -291,16 +299,15 @@ def build_grid(b, curve, grid):
     g = grid.points[b]
     yb = grid.values[b]
     sample_block(curve, b, g, np.int64(0), g, yb)
-    jlo = 0
-    jhi = 0
-    for j in range(1, g):
-        if yb[j] < yb[jlo]:
-            jlo = j
-        if yb[j] > yb[jhi]:
-            jhi = j
-    ymin = yb[jlo]
-    ymax = yb[jhi]
+    ymin, ymax = extremes_of(yb[:g])
     if grid.dense[b] and g > 1:
+        # The first grid points holding the extrema bracket the curve's own.
+        jlo = 0
+        while yb[jlo] != ymin:
+            jlo += 1
+        jhi = 0
+        while yb[jhi] != ymax:
+            jhi += 1
         step = TWO_PI / (g - 1)
         ymin = min(ymin, _polish(curve, b, max(jlo - 1, 0) * step,
                                  min((jlo + 1) * step, TWO_PI), -1.0))
