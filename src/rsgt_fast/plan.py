@@ -12,8 +12,8 @@ makes a transformation replayable block by block.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
+from typing import NamedTuple
 
 import numpy as np
 
@@ -80,9 +80,8 @@ def clip_bounds(dtype, bounds):
     return np.array([[min(max(a, lo), hi), min(max(b, lo), hi)] for a, b in bounds], dtype)
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class Plan:
-    """How one kernel call maps a group of elements.
+class Plan(NamedTuple):
+    """How one kernel call maps a group of elements (immutable).
 
     Attributes
     ----------
@@ -158,25 +157,32 @@ def make_plans(dtype, size, kind, curve, bounds, out_dtype):
 
 def _plan(dtype, kind, curve, bounds, on_ints, table, work, integer):
     n_rows = len(bounds)
-    if all(on_ints):
+    exact = all(on_ints)
+    if exact:
         points = [hi - lo + 1 for lo, hi in bounds]
     else:
         dense_points = dense_grid_points(curve, DENSE_TOLERANCE[kind]).tolist()
-        points = [hi - lo + 1 if exact else (1 if hi == lo else dense_points[b])
-                  for b, ((lo, hi), exact) in enumerate(zip(bounds, on_ints))]
+        points = [hi - lo + 1 if on_int else (1 if hi == lo else dense_points[b])
+                  for b, ((lo, hi), on_int) in enumerate(zip(bounds, on_ints))]
     clip = None
     if table == "index" or integer:
         clip = clip_bounds(dtype, bounds)
         clip_lo = clip[:, CLIP_LO].tolist()
     offset = -int_limits(dtype)[0] if table == "lookup" and kind == "int" else 0
 
-    place = []
+    place = [None] * n_rows
     for b, ((lo, hi), g) in enumerate(zip(bounds, points)):
         lo_f, hi_f = float(lo), float(hi)
-        unit = 0.5 if on_ints[b] else position_unit(lo_f, hi_f)
-        # Spans of integer ranges come from Python integers: exact where float64
-        # endpoints near 2**63 are not.
-        span = unit * float(hi - lo) if _is_int_range((lo, hi)) else unit * hi_f - unit * lo_f
+        if on_ints[b]:
+            # Integer grids: one point per integer, so the span is g - 1 exactly.
+            unit = 0.5
+            span = 0.5 * (g - 1)
+        else:
+            unit = position_unit(lo_f, hi_f)
+            # Spans of integer ranges come from Python integers: exact where
+            # float64 endpoints near 2**63 are not.
+            span = (unit * float(hi - lo) if type(lo) is int and type(hi) is int
+                    else unit * hi_f - unit * lo_f)
         scale = (g - 1) / span if hi > lo else 0.0
         if table == "lookup":
             base = min(max(float(lo + offset), -_FAR), _FAR) if on_ints[b] else 0.0
@@ -186,17 +192,17 @@ def _plan(dtype, kind, curve, bounds, on_ints, table, work, integer):
             base = min(max(float(clip_lo[b] - lo) * unit * scale, 0.0), g - 1.0)
         else:
             base = 0.0
-        row = [0.0] * N_PLACE
+        row = place[b] = [0.0] * N_PLACE
         row[LO], row[HI], row[UNIT_LO], row[SCALE] = lo_f, hi_f, unit * lo_f, scale
         row[UNIT], row[LAST], row[BASE] = unit, g - 1.0, base
-        place.append(row)
-    dense = [not exact and g > 1 for exact, g in zip(on_ints, points)]
-    grid = Grid(points=np.array(points, np.int64), dense=np.array(dense),
-                values=np.empty((n_rows, max(points))), extrema=np.empty((n_rows, 2)))
+    width = max(points)
+    grid = Grid(points=np.array(points, np.int64),
+                dense=np.zeros(n_rows, np.bool_) if exact else
+                np.array([not on_int and g > 1 for on_int, g in zip(on_ints, points)]),
+                values=np.empty((n_rows, width)), extrema=np.empty((n_rows, 2)))
     if clip is None:
         clip = np.zeros((n_rows, 2), dtype)
-    return Plan(table=table, grid=grid, place=np.array(place, work), clip=clip,
-                job=_job(offset, kind == "half", integer))
+    return Plan(table, grid, np.array(place, work), clip, _job(offset, kind == "half", integer))
 
 
 @functools.cache
@@ -265,11 +271,12 @@ def apply(x2, kind, curve, bounds, shape, out_dtype, out=None):
     out2 = result.reshape(x2.shape[0], -1)
     if out_dtype == np.float16:
         out2 = out2.view(np.uint16)
-    extrema = np.empty((x2.shape[0], 2))
-    for members, plan in make_plans(x2.dtype, x2.size, kind, curve, bounds, out_dtype):
+    plans = make_plans(x2.dtype, x2.size, kind, curve, bounds, out_dtype)
+    extrema = None if plans[0][0] is None else np.empty((x2.shape[0], 2))
+    for members, plan in plans:
         if members is None:
             run(plan, x2, curve, out2)
-            extrema[:] = plan.grid.extrema
+            extrema = plan.grid.extrema
         else:
             part = np.empty((len(members), out2.shape[1]), out2.dtype)
             run(plan, x2[members], curve[members], part)
