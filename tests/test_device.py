@@ -121,9 +121,10 @@ def test_keys_replay_and_out():
     check(out, rsgt_fast.transform_batch(x.numpy(), dtype="float64", **options), x, "float64")
 
 
-@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
-def test_non_finite_input_raises_before_anything_is_written(bad):
-    x = batch(torch.float32)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32, torch.float64])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_input_raises_before_anything_is_written(bad, dtype):
+    x = batch(dtype)
     x[2, 1, 1] = bad
     with pytest.raises(ValueError, match="element 2 holds NaN or Inf"):
         run(x, rng=0)

@@ -7,7 +7,9 @@ tables and placements go up in one upload per plan; one fused Triton kernel
 then reads each voxel, finds its table entry (clamping and interpolating in
 registers, with 32-bit positions, no index tensor) and writes the output.
 Elements with their own ranges get them from a per-element ``aminmax`` on the
-device, which is the one download.
+device, which is the one download (it also shows NaN and Inf).  With given
+ranges or replayed curves, float input sends back one finiteness flag per
+element; integer input sends nothing.
 
 Used by :mod:`rsgt_fast.torch` for CUDA tensors where Triton is installed.
 With ``TRITON_INTERPRET=1`` set before this module is imported, the same
@@ -16,6 +18,8 @@ without a GPU.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -127,12 +131,21 @@ def _finite_or_raise(x2, kind):
 
 
 def _device_ranges(x2, kind):
-    """Per-element ``(lo, hi)`` from one ``aminmax`` on the device, as Python numbers."""
-    _finite_or_raise(x2, kind)
+    """Per-element ``(lo, hi)`` from one ``aminmax`` on the device, as Python numbers.
+
+    One download brings both ends back; ``aminmax`` propagates NaN and an
+    infinity is an end, so the same numbers say whether a float element is
+    finite (no second pass over the tensor).
+    """
     values = x2.view(torch.float16) if kind == "half" else x2
     lo, hi = torch.aminmax(values, dim=1)
-    cast = int if kind == "int" else float
-    return [(cast(a), cast(b)) for a, b in torch.stack([lo, hi], dim=1).cpu().tolist()]
+    pairs = torch.stack([lo, hi], dim=1).cpu().tolist()
+    if kind == "int":
+        return [(int(a), int(b)) for a, b in pairs]
+    for where, (a, b) in enumerate(pairs):
+        if not (math.isfinite(a) and math.isfinite(b)):
+            raise ValueError(f"x must be finite, but element {where} holds NaN or Inf")
+    return [(float(a), float(b)) for a, b in pairs]
 
 
 def _launch(plan, x2, table, out2):
