@@ -222,3 +222,20 @@ def test_malformed_dicts_name_the_field(curves, change, field):
 def test_from_dict_needs_a_mapping():
     with pytest.raises(ValueError, match="mapping"):
         Curves.from_dict([1, 2])
+
+
+@pytest.mark.parametrize("dtype", INPUT_DTYPES)
+@pytest.mark.parametrize("min_max_val", [None, (-200, 900), (-150.5, 700.25)])
+def test_returned_curves_pass_the_public_constructor_unchanged(dtype, min_max_val):
+    """The engine builds its record without checks; the checked constructor must agree."""
+    _, curves = transform_batch(batch(dtype), rng=5, min_max_val=min_max_val,
+                                return_curves=True)
+    rebuilt = Curves(curves.frequencies, curves.amplitudes, curves.offsets, curves.bounds,
+                     curves.extrema)
+    assert rebuilt == curves
+    assert [tuple(map(type, pair)) for pair in rebuilt.bounds] == \
+        [tuple(map(type, pair)) for pair in curves.bounds]
+    np.testing.assert_array_equal(rebuilt.extrema, curves.extrema)
+    assert not curves.frequencies.flags.writeable and not curves.extrema.flags.writeable
+    with pytest.raises(AttributeError):
+        curves.bounds = ()

@@ -29,7 +29,7 @@ import triton.language as tl
 from ._jit import engine
 from ._layout import BASE, CLIP_HI, CLIP_LO, HI, LAST, LO, N_PLACE, SCALE, UNIT, UNIT_LO
 from .batch import check_options, curve_source, draw_parameters
-from .curves import Curves
+from .curves import engine_curves
 from .plan import build_tables, make_plans
 from .torch import tensor_dtype
 
@@ -222,5 +222,5 @@ def transform(x, out_name, *, n_sinusoids, min_frequency, max_frequency, min_max
         out.copy_(result)
         result = out
     if return_curves:
-        return result, Curves.from_packed(curve, bounds, extrema)
+        return result, engine_curves(curve, bounds, extrema)
     return result

@@ -11,7 +11,7 @@ import numpy.typing as npt
 from . import _validate
 from ._jit import engine
 from ._validate import DefaultFloat, DefaultInt
-from .curves import Curves, keyed_parameters, sample_parameters
+from .curves import Curves, engine_curves, keyed_parameters, sample_parameters
 from .plan import apply, rows
 from .scan import check_finite, element_ranges
 
@@ -139,7 +139,7 @@ def transform_batch(x, *, n_sinusoids=N_SINUSOIDS, min_frequency=MIN_FREQUENCY,
             curve = draw_parameters(source, keys, x2.shape[0], opts)
         result, extrema = apply(x2, kind, curve, bounds, array.shape, opts.dtype, out)
     if return_curves:
-        return result, Curves.from_packed(curve, bounds, extrema)
+        return result, engine_curves(curve, bounds, extrema)
     return result
 
 

@@ -17,7 +17,8 @@ import numpy.typing as npt
 
 from ._layout import AMPLITUDE, FREQUENCY, PHASE
 
-__all__ = ["Curves", "sample_parameters", "keyed_parameters", "legacy_parameters"]
+__all__ = ["Curves", "sample_parameters", "keyed_parameters", "legacy_parameters",
+           "engine_curves"]
 
 TWO_PI = 2.0 * np.pi
 
@@ -527,3 +528,20 @@ class Curves:
             raise ValueError(f"num must be an int >= 2, got {num!r}")
         values = np.linspace(self.ranges[:, 0], self.ranges[:, 1], int(num), axis=1)
         return values, self.evaluate(values)
+
+
+def engine_curves(curve, bounds, extrema=None):
+    """:meth:`Curves.from_packed` for what the engine itself drew, scanned and found.
+
+    ``bounds`` are ``(lo, hi)`` pairs of Python ints or floats with
+    ``lo <= hi``, the parameters are finite and the extrema ordered, so nothing
+    is checked again: on a small image, checking the record of a call with
+    ``return_curves=True`` would otherwise cost more than the transform.
+    """
+    record = object.__new__(Curves)
+    for name, column in (("frequencies", FREQUENCY), ("amplitudes", AMPLITUDE),
+                         ("offsets", PHASE)):
+        object.__setattr__(record, name, _frozen(curve[:, column]))
+    object.__setattr__(record, "bounds", tuple((lo, hi) for lo, hi in bounds))
+    object.__setattr__(record, "extrema", None if extrema is None else _frozen(extrema))
+    return record

@@ -39,7 +39,7 @@ from .batch import (
     draw_parameters,
 )
 from .batch import transform_batch as _transform_batch
-from .curves import Curves
+from .curves import Curves, engine_curves
 
 _dask = require("dask", "dask", "rsgt_fast.dask")
 da = require("dask.array", "dask", "rsgt_fast.dask")
@@ -160,7 +160,7 @@ def _apply_block(block, ranges, params, *, reduced, kind, out_dtype):
         bounds = _bounds_of(ranges, kind)
     else:
         bounds = [tuple(pair) for pair in ranges.tolist()]
-    curves = Curves.from_packed(params, bounds)
+    curves = engine_curves(params, bounds)
     return _transform_batch(block, curves=curves, dtype=out_dtype)
 
 
