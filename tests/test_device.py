@@ -53,16 +53,38 @@ def batch(dtype, shape=(3, 20, 30), seed=0):
     return torch.randint(low, high, shape, generator=g, dtype=torch.int64).to(dtype)
 
 
-def check(result, expected, x, out_dtype):
+#: Input dtypes whose own-range tables are built on the device.
+SMALL_INTEGERS = (torch.bool, torch.uint8, torch.int8, torch.int16)
+
+
+def built_on_device(x, min_max_val=None, curves=None):
+    """Whether the device builds the tables (its sines, so float rounding apart)."""
+    return x.dtype in SMALL_INTEGERS and min_max_val is None and curves is None
+
+
+def check(result, expected, x, out_dtype, device_tables=False):
     assert result.device.type == DEVICE and result.shape == x.shape
     got = result.cpu().numpy()
     assert got.dtype == expected.dtype
-    exact = x.dtype in (torch.bool, torch.uint8, torch.int8, torch.int16, torch.float16)
-    if exact or not CUDA:
+    exact = x.dtype in SMALL_INTEGERS + (torch.float16,) and not device_tables
+    if exact or not (CUDA or device_tables):
         np.testing.assert_array_equal(got, expected)
     else:
         np.testing.assert_allclose(got.astype(np.float64), expected.astype(np.float64),
                                    rtol=0, atol=TOLERANCE[out_dtype])
+
+
+def same_curves(got, expected, device_tables):
+    """Equal records; extrema found from the device's sines agree to float rounding."""
+    if not device_tables:
+        assert got == expected
+        return
+    assert got.bounds == expected.bounds
+    assert [tuple(map(type, pair)) for pair in got.bounds] == \
+        [tuple(map(type, pair)) for pair in expected.bounds]
+    for name in ("frequencies", "amplitudes", "offsets"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(expected, name))
+    np.testing.assert_allclose(got.extrema, expected.extrema, rtol=0, atol=1e-12)
 
 
 DTYPES = [torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64,
@@ -78,26 +100,55 @@ def test_equals_the_numpy_engine(dtype, out_dtype, min_max_val):
     expected, expected_curves = rsgt_fast.transform_batch(
         x.numpy(), rng=5, dtype=out_dtype, min_max_val=min_max_val, return_curves=True)
     result, curves = run(x, out_dtype, rng=5, min_max_val=min_max_val, return_curves=True)
-    check(result, expected, x, out_dtype)
-    assert curves == expected_curves
+    on_device = built_on_device(x, min_max_val)
+    check(result, expected, x, out_dtype, on_device)
+    same_curves(curves, expected_curves, on_device)
     assert torch.equal(x, before)
 
 
 def test_every_table_kind_is_reached():
-    # Full tables of 8/16-bit values and float16 patterns, clamped integer tables,
-    # integer and float interpolation: the four modes of the kernel.
-    cases = [(batch(torch.int16, shape=(1, 1 << 20)), None, "lookup"),
-             (batch(torch.float16), None, "lookup"), (batch(torch.int16), None, "index"),
+    # Host-built full tables of 8/16-bit values and float16 patterns, clamped integer
+    # tables, integer and float interpolation: the four modes of the kernel.  (16-bit
+    # integers with their own ranges get device-built tables; a given range keeps
+    # them on the host.)
+    ct_range = (-1024, 3071)
+    cases = [(batch(torch.int16, shape=(1, 1 << 20)), ct_range, "lookup"),
+             (batch(torch.float16), None, "lookup"), (batch(torch.int16), ct_range, "index"),
              (batch(torch.int32), None, "interp"), (batch(torch.float32), None, "interp")]
     for x, bounds, table in cases:
         x2 = x.numpy().reshape(x.shape[0], -1)
         kind = "half" if x.dtype == torch.float16 else ("float" if x.is_floating_point()
                                                        else "int")
-        ranges = [(r.min().item(), r.max().item()) for r in x.reshape(x.shape[0], -1)]
+        ranges = [bounds or (r.min().item(), r.max().item()) for r in x.reshape(x.shape[0], -1)]
         plans = make_plans(_device.DTYPES[x.dtype], x2.size, kind, np.zeros((len(ranges), 3, 4)),
                            ranges, np.dtype(np.float32))
         assert [plan.table for _, plan in plans] == [table]
-        check(run(x, rng=2), rsgt_fast.transform_batch(x.numpy(), rng=2), x, "float32")
+        check(run(x, rng=2, min_max_val=bounds),
+              rsgt_fast.transform_batch(x.numpy(), rng=2, min_max_val=bounds), x, "float32")
+
+
+@pytest.mark.parametrize("dtype", SMALL_INTEGERS)
+def test_own_ranges_of_small_integers_never_come_back_to_the_host(dtype, monkeypatch):
+    """8/16-bit input with its own ranges: ranges and tables stay on the device."""
+    x = batch(dtype)
+    if dtype == torch.int16:
+        x[0, 0, :2] = torch.tensor([-32768, 32767])  # a range as wide as the dtype
+        x[1] = 77  # a single value: maps to 0.5
+    expected = rsgt_fast.transform_batch(x.numpy(), rng=9, keys=[4, 1, 8])
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("a download from the device")
+
+    monkeypatch.setattr(_device, "_device_ranges", no_download)
+    monkeypatch.setattr(_device, "_finite_or_raise", no_download)
+    monkeypatch.setattr(torch.Tensor, "tolist", no_download)
+    monkeypatch.setattr(torch.Tensor, "item", no_download)
+    out = torch.empty(x.shape, dtype=torch.float32, device=DEVICE)
+    assert run(x, rng=9, keys=[4, 1, 8], out=out) is out
+    monkeypatch.undo()
+    check(out, expected, x, "float32", device_tables=True)
+    if dtype == torch.int16:
+        assert torch.all(out[1] == 0.5)
 
 
 def test_elements_needing_different_tables():

@@ -39,6 +39,16 @@ class Resident:
         self.monkeypatch.setattr(rtorch, "transform_batch", counting)
 
 
+def same(got, expected):
+    """Equal on this machine; on a GPU, int16 CT with its own ranges gets device-built
+    tables (the device's sines), so equal to float rounding."""
+    got = got.cpu().numpy()
+    if CUDA:
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+    else:
+        np.testing.assert_array_equal(got, expected)
+
+
 @pytest.fixture
 def resident(monkeypatch):
     return Resident(monkeypatch)
@@ -58,7 +68,7 @@ def test_monai_array_and_batch_transforms(resident):
     got = monai.RandSmoothGrayValue(prob=1.0, channel_wise=True).set_random_state(3)(
         image.to(DEVICE))
     assert isinstance(got, torch.Tensor) and got.device.type == DEVICE
-    np.testing.assert_array_equal(got.cpu().numpy(), expected)
+    same(got, expected)
     assert resident.calls == [DEVICE]
 
     batch = ct((6, 1, 8, 8, 8), seed=1)
@@ -69,7 +79,7 @@ def test_monai_array_and_batch_transforms(resident):
     got = monai.RandSmoothGrayValueBatch(prob=0.5).set_random_state(4)(batch.to(DEVICE))
     assert isinstance(got, torch.Tensor) and got.device.type == DEVICE
     assert got.dtype == torch.float32
-    np.testing.assert_array_equal(got.cpu().numpy(), expected)
+    same(got, expected)
     assert len(resident.calls) == 2
 
 
@@ -83,7 +93,7 @@ def test_torchio_transform(resident):
     subject = tio.Subject(ct=tio.ScalarImage(tensor=data.to(DEVICE)))
     got = SmoothGrayValue(seed=5)(subject).ct.data
     assert got.device.type == DEVICE and got.dtype == torch.float32
-    np.testing.assert_array_equal(got.cpu().numpy(), expected.numpy())
+    same(got, expected.numpy())
     assert resident.calls == [DEVICE]
 
 

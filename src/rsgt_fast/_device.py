@@ -6,10 +6,14 @@ interpolation pairs) is built there by the same compiled code, and the
 tables and placements go up in one upload per plan; one fused Triton kernel
 then reads each voxel, finds its table entry (clamping and interpolating in
 registers, with 32-bit positions, no index tensor) and writes the output.
-Elements with their own ranges get them from a per-element ``aminmax`` on the
-device, which is the one download (it also shows NaN and Inf).  With given
-ranges or replayed curves, float input sends back one finiteness flag per
-element; integer input sends nothing.
+8/16-bit integer elements with their own ranges (CT volumes, masks) never
+leave the device: a per-element ``aminmax`` there gives the ranges, and
+their full tables (an entry per value the dtype holds) are built there too
+from the uploaded curve parameters, so nothing comes back to the host.  Other
+elements with their own ranges get them from the same ``aminmax``, which is
+then the one download (it also shows NaN and Inf).  With given ranges or
+replayed curves, float input sends back one finiteness flag per element;
+integer input sends nothing.
 
 Used by :mod:`rsgt_fast.torch` for CUDA tensors where Triton is installed.
 With ``TRITON_INTERPRET=1`` set before this module is imported, the same
@@ -27,10 +31,13 @@ import triton
 import triton.language as tl
 
 from ._jit import engine
-from ._layout import BASE, CLIP_HI, CLIP_LO, HI, LAST, LO, N_PLACE, SCALE, UNIT, UNIT_LO
+from ._layout import (
+    AMPLITUDE, BASE, CLIP_HI, CLIP_LO, FREQUENCY, HI, LAST, LO, N_PLACE, PHASE, SCALE, UNIT,
+    UNIT_LO,
+)
 from .batch import check_options, curve_source, draw_parameters
 from .curves import engine_curves
-from .plan import build_tables, make_plans
+from .plan import build_tables, int_limits, make_plans
 from .torch import tensor_dtype
 
 __all__ = ["transform", "DTYPES"]
@@ -148,6 +155,65 @@ def _device_ranges(x2, kind):
     return [(float(a), float(b)) for a, b in pairs]
 
 
+#: Elements whose device-built tables are computed together (each needs a few
+#: float64 arrays of 65536 entries while its table is built).
+DEVICE_TABLE_GROUP = 32
+TWO_PI = 2.0 * math.pi
+
+
+def _device_tables(x2, dtype, curve, torch_out):
+    """Full lookup tables of 8/16-bit rows ``x2`` over their own ranges, built on the device.
+
+    Entry ``v`` of row ``b`` is curve ``b`` at ``t = 2*pi * (clamp(v) - lo) /
+    (hi - lo)``, normalised by the extrema of the curve over the integers of
+    ``[lo, hi]`` (the entries in the range), as the host builds it; the sines
+    come from the device, so values agree with the host's to float rounding.
+    Returns the tables (``torch_out``) and the device tensors ``lo, hi,
+    ymin, ymax``; nothing is downloaded.
+    """
+    device = x2.device
+    low, high = int_limits(dtype)
+    values = torch.arange(low, high + 1, device=device, dtype=torch.int64)
+    lo, hi = (end.to(torch.int64) for end in torch.aminmax(x2, dim=1))
+    params = torch.from_numpy(curve).to(device)  # the parameter upload
+    n_rows = x2.shape[0]
+    tables = torch.empty((n_rows, values.numel()), dtype=torch_out, device=device)
+    extrema = torch.empty((n_rows, 2), dtype=torch.float64, device=device)
+    for first in range(0, n_rows, DEVICE_TABLE_GROUP):
+        rows = slice(first, first + DEVICE_TABLE_GROUP)
+        lo_g, hi_g = lo[rows, None], hi[rows, None]
+        steps = torch.clamp(values, lo_g, hi_g) - lo_g
+        span = hi_g - lo_g
+        t = steps.to(torch.float64) * (TWO_PI / span.clamp(min=1).to(torch.float64))
+        t = torch.where(steps == span, TWO_PI, t)  # the last point is 2*pi exactly
+        y = torch.zeros_like(t)
+        p = params[rows]
+        for k in range(p.shape[2]):  # summed in the sinusoids' order, as rsgt sums them
+            y = y + p[:, AMPLITUDE, k, None] * torch.sin(
+                p[:, FREQUENCY, k, None] * (t + p[:, PHASE, k, None]))
+        ymin, ymax = (v[:, None] for v in torch.aminmax(y, dim=1))
+        y_span = ymax - ymin
+        scaled = torch.clamp((y - ymin) / y_span, 0.0, 1.0)
+        tables[rows] = torch.where(y_span > 0, scaled, 0.5).to(torch_out)
+        extrema[rows] = torch.cat([ymin, ymax], dim=1)
+    return tables, lo, hi, extrema
+
+
+def _launch_lookup(x2, tables, offset, out2):
+    """One launch of the full-table mode on tables already on the device."""
+    n_rows, n = x2.shape
+    grid = (triton.cdiv(n, BLOCK), n_rows)
+    # place and clip are not read by this mode: the tables stand in for them.
+    _map_voxels[grid](x2, out2, tables, tables, tables, n, tables.shape[1], offset,
+                      MODE=_MODES["lookup"], HALF_IN=False, BLOCK_SIZE=BLOCK)
+
+
+def _on_device(x2, kind, dtype, opts, curves):
+    """Whether the tables are built on the device: 8/16-bit integers, own ranges."""
+    return (kind == "int" and dtype.itemsize <= 2 and curves is None
+            and opts.min_max_val is None)
+
+
 def _launch(plan, x2, table, out2):
     """One kernel launch mapping rows ``x2`` into ``out2`` through ``table`` (host arrays)."""
     n_rows, n = x2.shape
@@ -180,6 +246,19 @@ def transform(x, out_name, *, n_sinusoids, min_frequency, max_frequency, min_max
     source, keys = curve_source(n_rows, rng, keys, curves)
 
     x2, kind = _rows(x)
+    dtype = DTYPES[x.dtype]
+    torch_out = tensor_dtype(opts.dtype)
+    if _on_device(x2, kind, dtype, opts, curves):
+        curve = draw_parameters(source, keys, n_rows, opts)
+        tables, lo, hi, extrema = _device_tables(x2, dtype, curve, torch_out)
+        result = torch.empty(x2.shape, dtype=torch_out, device=x.device)
+        _launch_lookup(x2, tables, -int_limits(dtype)[0], result)
+        result = _finish(result.reshape(x.shape), out)
+        if return_curves:  # the record lives on the host: one download, only when asked
+            ends = torch.stack([lo, hi], dim=1).cpu().tolist()
+            return result, engine_curves(curve, [(int(a), int(b)) for a, b in ends],
+                                         extrema.cpu().numpy())
+        return result
     if curves is not None:
         _finite_or_raise(x2, kind)
         bounds = list(curves.bounds)
@@ -193,17 +272,16 @@ def transform(x, out_name, *, n_sinusoids, min_frequency, max_frequency, min_max
         curve = draw_parameters(source, keys, n_rows, opts)
 
     out_dtype = opts.dtype
-    torch_out = tensor_dtype(out_dtype)
     result = torch.empty(x2.shape, dtype=torch_out, device=x.device)
     # float16 tables hold bit patterns: gathered as int16, interpolated into float16.
     bits = out_dtype == np.float16
     table_dtype = np.dtype(np.uint16) if bits else out_dtype
     extrema = np.empty((n_rows, 2))
     size = x2.numel()
-    for members, plan in make_plans(DTYPES[x.dtype], size, kind, curve, bounds, out_dtype):
+    for members, plan in make_plans(dtype, size, kind, curve, bounds, out_dtype):
         part_curve = curve if members is None else curve[members]
         with engine(size):
-            table = build_tables(plan, DTYPES[x.dtype], part_curve, table_dtype)
+            table = build_tables(plan, dtype, part_curve, table_dtype)
         if members is None:
             rows, target = x2, result
         else:
@@ -217,10 +295,15 @@ def transform(x, out_name, *, n_sinusoids, min_frequency, max_frequency, min_max
         else:
             result[index] = target
             extrema[members] = plan.grid.extrema
-    result = result.reshape(x.shape)
-    if out is not None:
-        out.copy_(result)
-        result = out
+    result = _finish(result.reshape(x.shape), out)
     if return_curves:
         return result, engine_curves(curve, bounds, extrema)
     return result
+
+
+def _finish(result, out):
+    """``result``, copied into ``out`` when one was given."""
+    if out is None:
+        return result
+    out.copy_(result)
+    return out
