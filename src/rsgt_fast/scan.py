@@ -96,10 +96,11 @@ def element_ranges(x2, kind, bounds, name):
     is written.
     """
     n_rows = x2.shape[0]
-    if kind == "int" and bounds is not None:
-        return [bounds] * n_rows
+    if kind == "int":
+        if bounds is not None:
+            return [bounds] * n_rows
+        return [(a, b) for a, b in row_minmax(x2)[0].tolist()]  # Python ints
     lo, hi = check_finite(x2, kind, name)
     if bounds is not None:
         return [bounds] * n_rows
-    cast = int if kind == "int" else float
-    return [(cast(a), cast(b)) for a, b in zip(lo.tolist(), hi.tolist())]
+    return [(float(a), float(b)) for a, b in zip(lo.tolist(), hi.tolist())]
