@@ -3,9 +3,10 @@
 On a machine with CUDA the kernel runs on the GPU; elsewhere the same
 kernel runs on CPU tensors in Triton's interpreter (``TRITON_INTERPRET=1``
 while the module is imported), so its indexing, clamping, interpolation and
-output conversions are checked everywhere.  Table lookups must match the
-numpy engine bit for bit; interpolated values within float rounding
-(on a GPU, fused multiply-adds may round differently).
+output conversions are checked everywhere.  Lookups in host-built tables must
+match the numpy engine bit for bit; interpolated values and device-built
+tables (8/16-bit integers: the device's sines) within float rounding, and a
+replay on the device must give the same bits as the call it replays.
 """
 
 import os
@@ -58,8 +59,18 @@ SMALL_INTEGERS = (torch.bool, torch.uint8, torch.int8, torch.int16)
 
 
 def built_on_device(x, min_max_val=None, curves=None):
-    """Whether the device builds the tables (its sines, so float rounding apart)."""
-    return x.dtype in SMALL_INTEGERS and min_max_val is None and curves is None
+    """Whether the device builds the tables (its sines, so float rounding apart):
+    8/16-bit integers over their own ranges or integral ones inside the dtype's."""
+    if x.dtype not in SMALL_INTEGERS:
+        return False
+    width = 1 << (8 * x.element_size())
+    if x.shape[0] * width > max(x.numel(), _device.DEVICE_TABLE_FREE):
+        return False
+    ranges = [min_max_val] if curves is None else list(curves.bounds)
+    info = np.iinfo(_device.DTYPES[x.dtype])
+    return min_max_val is None and curves is None or all(
+        type(lo) is int and type(hi) is int and info.min <= lo and hi <= info.max
+        for lo, hi in ranges)
 
 
 def check(result, expected, x, out_dtype, device_tables=False):
@@ -108,23 +119,53 @@ def test_equals_the_numpy_engine(dtype, out_dtype, min_max_val):
 
 def test_every_table_kind_is_reached():
     # Host-built full tables of 8/16-bit values and float16 patterns, clamped integer
-    # tables, integer and float interpolation: the four modes of the kernel.  (16-bit
-    # integers with their own ranges get device-built tables; a given range keeps
-    # them on the host.)
-    ct_range = (-1024, 3071)
-    cases = [(batch(torch.int16, shape=(1, 1 << 20)), ct_range, "lookup"),
-             (batch(torch.float16), None, "lookup"), (batch(torch.int16), ct_range, "index"),
-             (batch(torch.int32), None, "interp"), (batch(torch.float32), None, "interp")]
-    for x, bounds, table in cases:
+    # tables, integer and float interpolation: the four modes of the kernel.  16-bit
+    # integers get host-built tables when there are many small elements (device
+    # tables would outgrow the batch).
+    cases = [(batch(torch.int16, shape=(80, 13108)), "lookup"),
+             (batch(torch.float16), "lookup"), (batch(torch.int16, shape=(100, 5, 5)), "index"),
+             (batch(torch.int32), "interp"), (batch(torch.float32), "interp")]
+    for x, table in cases:
+        assert not built_on_device(x)
         x2 = x.numpy().reshape(x.shape[0], -1)
         kind = "half" if x.dtype == torch.float16 else ("float" if x.is_floating_point()
                                                        else "int")
-        ranges = [bounds or (r.min().item(), r.max().item()) for r in x.reshape(x.shape[0], -1)]
+        ranges = [(r.min().item(), r.max().item()) for r in x.reshape(x.shape[0], -1)]
         plans = make_plans(_device.DTYPES[x.dtype], x2.size, kind, np.zeros((len(ranges), 3, 4)),
                            ranges, np.dtype(np.float32))
         assert [plan.table for _, plan in plans] == [table]
-        check(run(x, rng=2, min_max_val=bounds),
-              rsgt_fast.transform_batch(x.numpy(), rng=2, min_max_val=bounds), x, "float32")
+        check(run(x, rng=2), rsgt_fast.transform_batch(x.numpy(), rng=2), x, "float32")
+
+
+@pytest.mark.parametrize("out_dtype", ["float32", "float16", "float64"])
+@pytest.mark.parametrize("dtype", SMALL_INTEGERS)
+def test_device_tables_replay_bit_for_bit(dtype, out_dtype):
+    """Own ranges, replayed curves and a given integral range all build on the device."""
+    x = batch(dtype)
+    x[1] = x[1, 0, 0]  # a single-valued element: 0.5, extrema sampled at t = 0
+    keys = dict(rng=4, keys=[3, 0, 8])
+    result, curves = run(x, out_dtype, return_curves=True, **keys)
+    expected, expected_curves = rsgt_fast.transform_batch(x.numpy(), dtype=out_dtype,
+                                                          return_curves=True, **keys)
+    check(result, expected, x, out_dtype, device_tables=True)
+    same_curves(curves, expected_curves, device_tables=True)
+    assert torch.all(result[1] == 0.5)
+    assert torch.equal(run(x, out_dtype, curves=curves), result)
+    assert torch.equal(run(x[2:], out_dtype, curves=curves[2:]), result[2:])
+    lo, hi = curves.bounds[0]
+    again = run(x[:1], out_dtype, rng=4, keys=[3], min_max_val=(lo, hi))
+    assert torch.equal(again, result[:1])
+
+
+def test_float16_tables_are_rounded_once():
+    """float64 to float16 through float32 can round twice; the device tables must not."""
+    half_ulp = 2.0 ** -12  # at 0.5
+    q = torch.tensor([0.5 + half_ulp + 2.0 ** -40, 0.5 + half_ulp - 2.0 ** -40, 0.5 + half_ulp,
+                      2.0 ** -20 + 2.0 ** -45, 1.0, 0.0, 1 / 3, 0.7, 6.1e-5, 1e-7],
+                     dtype=torch.float64)
+    g = torch.Generator().manual_seed(0)
+    q = torch.cat([q, torch.rand(100000, dtype=torch.float64, generator=g) ** 4])
+    np.testing.assert_array_equal(_device._half(q).numpy(), q.numpy().astype(np.float16))
 
 
 @pytest.mark.parametrize("dtype", SMALL_INTEGERS)

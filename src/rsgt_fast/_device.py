@@ -1,19 +1,21 @@
-"""The engine on a GPU tensor: tables built on the host, voxels mapped by one Triton kernel.
+"""The engine on a GPU tensor: tables, then one Triton kernel for every voxel.
 
 Only the voxels stay on the device.  The curves are drawn on the host as
-:func:`rsgt_fast.transform_batch` draws them, each element's table (or its
-interpolation pairs) is built there by the same compiled code, and the
-tables and placements go up in one upload per plan; one fused Triton kernel
-then reads each voxel, finds its table entry (clamping and interpolating in
+:func:`rsgt_fast.transform_batch` draws them.  One fused Triton kernel then
+reads each voxel, finds its table entry (clamping and interpolating in
 registers, with 32-bit positions, no index tensor) and writes the output.
-8/16-bit integer elements with their own ranges (CT volumes, masks) never
-leave the device: a per-element ``aminmax`` there gives the ranges, and
-their full tables (an entry per value the dtype holds) are built there too
-from the uploaded curve parameters, so nothing comes back to the host.  Other
-elements with their own ranges get them from the same ``aminmax``, which is
-then the one download (it also shows NaN and Inf).  With given ranges or
-replayed curves, float input sends back one finiteness flag per element;
-integer input sends nothing.
+
+The tables of 8/16-bit integer input are built on the device when its
+ranges are its own (a per-element ``aminmax`` there) or integral ranges
+inside the dtype's (given or replayed): an entry per value the dtype holds,
+from the uploaded curve parameters, so nothing comes back to the host.  The
+device's sines agree with the host's to float rounding (within 1e-6), and
+replaying such a call on the device gives the same bits.  Every other input
+gets its tables from the host, built by the same compiled code as the CPU
+engine and uploaded once per plan (table lookups then equal the CPU engine's
+bit for bit); its own ranges come from the same ``aminmax``, the one
+download, which also shows NaN and Inf.  With given ranges or replayed
+curves, float input sends back one finiteness flag per element.
 
 Used by :mod:`rsgt_fast.torch` for CUDA tensors where Triton is installed.
 With ``TRITON_INTERPRET=1`` set before this module is imported, the same
@@ -155,37 +157,61 @@ def _device_ranges(x2, kind):
     return [(float(a), float(b)) for a, b in pairs]
 
 
-#: Elements whose device-built tables are computed together (each needs a few
-#: float64 arrays of 65536 entries while its table is built).
-DEVICE_TABLE_GROUP = 32
+#: Table entries (rows times width) computed together while device tables are
+#: built: each needs a few float64 temporaries.
+DEVICE_TABLE_CHUNK = 1 << 21
+#: Device tables are built while all of them together hold at most this many
+#: entries, or as many as the batch has voxels (many tiny elements of a wide
+#: dtype would otherwise need far more table than data).
+DEVICE_TABLE_FREE = 1 << 22
 TWO_PI = 2.0 * math.pi
 
 
-def _device_tables(x2, dtype, curve, torch_out):
-    """Full lookup tables of 8/16-bit rows ``x2`` over their own ranges, built on the device.
+def _half(q):
+    """float64 values in [0, 1] rounded once to float16, as numpy (and the host) rounds.
+
+    PyTorch converts float64 to float16 through float32, which can round
+    twice.  Rounding to float32 *to odd* (toward zero, the last bit set when
+    anything was dropped) first makes the second rounding the correct one.
+    """
+    q32 = q.to(torch.float32)
+    back = q32.to(torch.float64)
+    inexact = back != q
+    bits = q32.view(torch.int32) - (inexact & (back > q)).to(torch.int32)  # toward zero
+    return (bits | inexact.to(torch.int32)).view(torch.float32).to(torch.float16)
+
+
+def _device_tables(x2, dtype, curve, torch_out, bounds=None):
+    """Full lookup tables of 8/16-bit rows ``x2``, built on the device.
 
     Entry ``v`` of row ``b`` is curve ``b`` at ``t = 2*pi * (clamp(v) - lo) /
     (hi - lo)``, normalised by the extrema of the curve over the integers of
-    ``[lo, hi]`` (the entries in the range), as the host builds it; the sines
-    come from the device, so values agree with the host's to float rounding.
-    Returns the tables (``torch_out``) and the device tensors ``lo, hi,
-    ymin, ymax``; nothing is downloaded.
+    ``[lo, hi]``, a flat curve giving 0.5: the host's definition, with the
+    device's sines, so values agree with the host's to float rounding.  The
+    ranges are the rows' own (from ``aminmax`` on the device) or ``bounds``
+    (integral, uploaded with the parameters).  Returns ``(tables, lo, hi,
+    extrema)``, all on the device; nothing is downloaded.
     """
     device = x2.device
     low, high = int_limits(dtype)
     values = torch.arange(low, high + 1, device=device, dtype=torch.int64)
-    lo, hi = (end.to(torch.int64) for end in torch.aminmax(x2, dim=1))
+    if bounds is None:
+        lo, hi = (end.to(torch.int64) for end in torch.aminmax(x2, dim=1))
+    else:
+        lo, hi = torch.tensor(bounds, dtype=torch.int64, device=device).unbind(dim=1)
     params = torch.from_numpy(curve).to(device)  # the parameter upload
     n_rows = x2.shape[0]
     tables = torch.empty((n_rows, values.numel()), dtype=torch_out, device=device)
     extrema = torch.empty((n_rows, 2), dtype=torch.float64, device=device)
-    for first in range(0, n_rows, DEVICE_TABLE_GROUP):
-        rows = slice(first, first + DEVICE_TABLE_GROUP)
+    group = max(1, DEVICE_TABLE_CHUNK // values.numel())
+    for first in range(0, n_rows, group):
+        rows = slice(first, first + group)
         lo_g, hi_g = lo[rows, None], hi[rows, None]
         steps = torch.clamp(values, lo_g, hi_g) - lo_g
         span = hi_g - lo_g
         t = steps.to(torch.float64) * (TWO_PI / span.clamp(min=1).to(torch.float64))
-        t = torch.where(steps == span, TWO_PI, t)  # the last point is 2*pi exactly
+        # The last point is 2*pi exactly; a single-valued range is sampled at 0.
+        t = torch.where((steps == span) & (span > 0), TWO_PI, t)
         y = torch.zeros_like(t)
         p = params[rows]
         for k in range(p.shape[2]):  # summed in the sinusoids' order, as rsgt sums them
@@ -193,8 +219,8 @@ def _device_tables(x2, dtype, curve, torch_out):
                 p[:, FREQUENCY, k, None] * (t + p[:, PHASE, k, None]))
         ymin, ymax = (v[:, None] for v in torch.aminmax(y, dim=1))
         y_span = ymax - ymin
-        scaled = torch.clamp((y - ymin) / y_span, 0.0, 1.0)
-        tables[rows] = torch.where(y_span > 0, scaled, 0.5).to(torch_out)
+        scaled = torch.where(y_span > 0, torch.clamp((y - ymin) / y_span, 0.0, 1.0), 0.5)
+        tables[rows] = _half(scaled) if torch_out == torch.float16 else scaled.to(torch_out)
         extrema[rows] = torch.cat([ymin, ymax], dim=1)
     return tables, lo, hi, extrema
 
@@ -208,10 +234,27 @@ def _launch_lookup(x2, tables, offset, out2):
                       MODE=_MODES["lookup"], HALF_IN=False, BLOCK_SIZE=BLOCK)
 
 
-def _on_device(x2, kind, dtype, opts, curves):
-    """Whether the tables are built on the device: 8/16-bit integers, own ranges."""
-    return (kind == "int" and dtype.itemsize <= 2 and curves is None
-            and opts.min_max_val is None)
+def _device_table_bounds(x2, kind, dtype, bounds):
+    """Whether 8/16-bit rows get device-built tables, and their ranges if known on the host.
+
+    Returns ``(True, None)`` for the rows' own ranges (``bounds`` is
+    ``None``), ``(True, bounds)`` for given or replayed integral ranges inside
+    the dtype's, and ``(False, None)`` otherwise (ranges reaching past the
+    dtype or fractional, other dtypes, or tables much larger than the batch).
+    """
+    if kind != "int" or dtype.itemsize > 2:
+        return False, None
+    if x2.shape[0] << (8 * dtype.itemsize) > max(x2.numel(), DEVICE_TABLE_FREE):
+        return False, None
+    if bounds is None:
+        return True, None
+    # The extrema are taken over the table's entries, so the range must lie inside
+    # the dtype (an own range always does).
+    low, high = int_limits(dtype)
+    if all(type(lo) is int and type(hi) is int and low <= lo and hi <= high
+           for lo, hi in bounds):
+        return True, [list(pair) for pair in bounds]
+    return False, None
 
 
 def _launch(plan, x2, table, out2):
@@ -233,9 +276,20 @@ def _launch(plan, x2, table, out2):
                       MODE=mode, HALF_IN=plan.job.half_in, BLOCK_SIZE=BLOCK)
 
 
-def transform(x, out_name, *, n_sinusoids, min_frequency, max_frequency, min_max_val, rng,
-              keys, curves, out, return_curves):
-    """:func:`rsgt_fast.torch.transform_batch` for a tensor whose dtype is in :data:`DTYPES`."""
+def transform(x, out_name, **options):
+    """:func:`rsgt_fast.torch.transform_batch` for a tensor whose dtype is in :data:`DTYPES`.
+
+    Kernels launch on the current CUDA device, so the tensor's device is made
+    current for the call (a tensor on a second GPU would fail otherwise).
+    """
+    if x.device.type == "cuda":
+        with torch.cuda.device(x.device):
+            return _transform(x, out_name, **options)
+    return _transform(x, out_name, **options)
+
+
+def _transform(x, out_name, *, n_sinusoids, min_frequency, max_frequency, min_max_val, rng,
+               keys, curves, out, return_curves):
     opts, return_curves = check_options(n_sinusoids, min_frequency, max_frequency, min_max_val,
                                         out_name, rng, keys, curves, return_curves)
     if x.ndim == 0:
@@ -248,27 +302,32 @@ def transform(x, out_name, *, n_sinusoids, min_frequency, max_frequency, min_max
     x2, kind = _rows(x)
     dtype = DTYPES[x.dtype]
     torch_out = tensor_dtype(opts.dtype)
-    if _on_device(x2, kind, dtype, opts, curves):
-        curve = draw_parameters(source, keys, n_rows, opts)
-        tables, lo, hi, extrema = _device_tables(x2, dtype, curve, torch_out)
+    given = (list(curves.bounds) if curves is not None
+             else None if opts.min_max_val is None else [opts.min_max_val] * n_rows)
+    on_device, device_bounds = _device_table_bounds(x2, kind, dtype, given)
+    if on_device:
+        curve = curves.packed() if curves is not None else draw_parameters(source, keys,
+                                                                           n_rows, opts)
+        tables, lo, hi, extrema = _device_tables(x2, dtype, curve, torch_out, device_bounds)
         result = torch.empty(x2.shape, dtype=torch_out, device=x.device)
         _launch_lookup(x2, tables, -int_limits(dtype)[0], result)
         result = _finish(result.reshape(x.shape), out)
-        if return_curves:  # the record lives on the host: one download, only when asked
-            ends = torch.stack([lo, hi], dim=1).cpu().tolist()
-            return result, engine_curves(curve, [(int(a), int(b)) for a, b in ends],
-                                         extrema.cpu().numpy())
-        return result
+        if not return_curves:
+            return result
+        # The record lives on the host: one download, and only when it is asked for.
+        if given is None:
+            given = [(int(a), int(b)) for a, b in torch.stack([lo, hi], dim=1).cpu().tolist()]
+        return result, engine_curves(curve, given, extrema.cpu().numpy())
     if curves is not None:
         _finite_or_raise(x2, kind)
-        bounds = list(curves.bounds)
+        bounds = given
         curve = curves.packed()
     else:
-        if opts.min_max_val is None:
+        if given is None:
             bounds = _device_ranges(x2, kind)
         else:
             _finite_or_raise(x2, kind)
-            bounds = [opts.min_max_val] * n_rows
+            bounds = given
         curve = draw_parameters(source, keys, n_rows, opts)
 
     out_dtype = opts.dtype

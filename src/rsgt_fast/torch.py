@@ -4,13 +4,15 @@ Curves are drawn on the host exactly as :func:`rsgt_fast.transform_batch`
 draws them, so for the same ``rng`` and ``keys`` (or ``curves``) the result is
 the numpy engine's.  A CPU tensor shares its memory with numpy and goes
 straight to the compiled engine, without a copy.  A CUDA tensor stays on its
-GPU where Triton is installed (it comes with PyTorch's CUDA builds): the
-tables are built on the host and uploaded, and one fused Triton kernel maps
-every voxel (equal to the numpy engine's result within float rounding,
-1e-6 for float32 output); elements with their own ranges get them from one
-``aminmax`` on the device.  A tensor on any other device (MPS, or CUDA
-without Triton) is copied to the host, transformed there and copied back,
-in one transfer each way.
+GPU where Triton is installed (it comes with PyTorch's CUDA builds): one
+fused Triton kernel maps every voxel, equal to the numpy engine's result
+within float rounding (1e-6 for float32 output).  8/16-bit integer input with
+its own ranges (or integral ranges inside its dtype's) has its ranges and
+tables built on the device, so nothing comes back to the host; other input
+gets its tables from the host, and its own ranges from one ``aminmax`` on the
+device (see :mod:`rsgt_fast._device`).  A tensor on any other device (MPS, or
+CUDA without Triton) is copied to the host, transformed there and copied
+back, in one transfer each way.
 
 Requires PyTorch (any of the ``torch``, ``monai``, ``torchio`` or ``nnunet``
 extras).
