@@ -27,6 +27,7 @@ BATCH_CASES = [
     ({"min_frequency": 2.0, "max_frequency": 1.0}, ValueError, "max_frequency must be greater"),
     ({"min_frequency": 1.0, "max_frequency": 1.0}, ValueError, "max_frequency must be greater"),
     ({"max_frequency": np.inf}, ValueError, "max_frequency must be finite"),
+    ({"min_frequency": 1e-307, "n_sinusoids": 8}, ValueError, "min_frequency must be > 1.78e-307"),
     ({"max_frequency": "2"}, TypeError, "max_frequency must be a real number"),
     ({"min_max_val": 5}, ValueError, "min_max_val must be None or a pair"),
     ({"min_max_val": (1, 2, 3)}, ValueError, "min_max_val must be None or a pair"),

@@ -219,6 +219,12 @@ def test_malformed_dicts_name_the_field(curves, change, field):
         Curves.from_dict(data)
 
 
+def test_curves_that_would_overflow_are_refused():
+    f = np.ones((1, 2))
+    with pytest.raises(ValueError, match="amplitudes are too large"):
+        Curves(f, np.full((1, 2), 1e308), np.zeros((1, 2)), [(0, 10)])
+
+
 def test_from_dict_needs_a_mapping():
     with pytest.raises(ValueError, match="mapping"):
         Curves.from_dict([1, 2])

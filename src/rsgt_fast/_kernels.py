@@ -303,10 +303,10 @@ def build_grid(b, curve, grid):
     if grid.dense[b] and g > 1:
         # The first grid points holding the extrema bracket the curve's own.
         jlo = 0
-        while yb[jlo] != ymin:
+        while jlo < g - 1 and yb[jlo] != ymin:
             jlo += 1
         jhi = 0
-        while yb[jhi] != ymax:
+        while jhi < g - 1 and yb[jhi] != ymax:
             jhi += 1
         step = TWO_PI / (g - 1)
         ymin = min(ymin, _polish(curve, b, max(jlo - 1, 0) * step,

@@ -19,6 +19,9 @@ FLOAT_OUTPUTS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64
 
 #: The smallest frequency whose amplitude range ``[-1/f, 1/f)`` is finite.
 SMALLEST_FREQUENCY = 2.0 / float(np.finfo(np.float64).max)
+#: Bound on a curve's summed ``|amplitude|``: the curve, its extrema and the
+#: differences between them then stay finite in float64.
+AMPLITUDE_LIMIT = float(np.finfo(np.float64).max) / 4
 
 
 def _short(value):
@@ -162,7 +165,7 @@ def curve_options(n_sinusoids, min_frequency, max_frequency, min_max_val, dtype,
 
 #: Types whose values the option cache may hold: equal values of these types
 #: (``typed`` keeps 1 and 1.0 apart) always give the same checked options.
-_PLAIN_TYPES = frozenset({int, float, str, DefaultInt, DefaultFloat, type(None), np.dtype, type})
+_PLAIN_TYPES = frozenset({int, float, str, DefaultInt, DefaultFloat, type(None), type})
 
 
 def _plain(args):
@@ -170,15 +173,19 @@ def _plain(args):
         if type(value) is tuple:  # min_max_val: checked element by element
             if not all(type(v) is int or type(v) is float for v in value):
                 return False
-        elif type(value) not in _PLAIN_TYPES:
+        elif type(value) not in _PLAIN_TYPES and not isinstance(value, np.dtype):
             return False
     return True
 
 
 def _check_options(n_sinusoids, min_frequency, max_frequency, min_max_val, dtype, max_name):
     low, high = frequencies(min_frequency, max_frequency, high_name=max_name)
-    return CurveOptions(positive_int(n_sinusoids, "n_sinusoids"), low, high,
-                        value_range(min_max_val), output_dtype(dtype))
+    n_sinusoids = positive_int(n_sinusoids, "n_sinusoids")
+    if not n_sinusoids / low < AMPLITUDE_LIMIT:  # amplitudes reach 1/f each
+        raise ValueError(f"min_frequency must be > {n_sinusoids / AMPLITUDE_LIMIT:.3g} for "
+                         f"{n_sinusoids} sinusoids (amplitudes up to 1/f each must keep the "
+                         f"curve finite), got {low!r}")
+    return CurveOptions(n_sinusoids, low, high, value_range(min_max_val), output_dtype(dtype))
 
 
 #: Calls in a training loop repeat the same options: check them once.
@@ -247,10 +254,18 @@ def rng(value, name="rng", *, once=False):
         raise TypeError(f"{name} must be None, an int, a SeedSequence or a "
                         f"numpy.random.Generator, got {_short(value)}")
     if once and isinstance(value, (int, np.integer)) and value >= 0:
+        seed = int(value)
+        state = _seed_states.get(seed)
+        if state is None:  # a new seed: seeding costs the same either way, remember it
+            generator = np.random.default_rng(seed)
+            if len(_seed_states) >= _SEED_STATES:
+                _seed_states.clear()
+            _seed_states[seed] = generator.bit_generator.state
+            return generator
         generator = getattr(_scratch, "generator", None)
         if generator is None:
             generator = _scratch.generator = np.random.Generator(np.random.PCG64(0))
-        generator.bit_generator.state = _seeded_state(int(value))
+        generator.bit_generator.state = state
         return generator
     try:
         return np.random.default_rng(value)
@@ -261,12 +276,9 @@ def rng(value, name="rng", *, once=False):
 
 #: Per-thread generator reused by ``rng(seed, once=True)``.
 _scratch = threading.local()
-
-
-@functools.lru_cache(maxsize=256)
-def _seeded_state(seed):
-    """The initial state of ``numpy.random.default_rng(seed)``'s bit generator."""
-    return np.random.PCG64(seed).state
+#: Initial bit-generator states of the seeds seen lately (at most ``_SEED_STATES``).
+_seed_states = {}
+_SEED_STATES = 256
 
 
 def root_seed(value, name="rng"):

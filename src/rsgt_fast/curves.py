@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._layout import AMPLITUDE, FREQUENCY, PHASE
+from ._validate import AMPLITUDE_LIMIT
 
 __all__ = ["Curves", "sample_parameters", "keyed_parameters", "legacy_parameters",
            "engine_curves"]
@@ -286,6 +287,11 @@ class Curves:
                 raise ValueError(f"{name} must be finite")
         if not (params[0] > 0).all():
             raise ValueError("frequencies must be > 0")
+        with np.errstate(over="ignore"):  # an overflowing sum is refused just below
+            summed = np.abs(params[1]).sum(axis=1)
+        if not (summed < AMPLITUDE_LIMIT).all():
+            raise ValueError(f"amplitudes are too large: each curve's |amplitudes| must sum "
+                             f"to less than {AMPLITUDE_LIMIT:.3g}, so that it stays finite")
         n = params[0].shape[0]
         if isinstance(ranges, np.ndarray):
             ranges = ranges.tolist()
