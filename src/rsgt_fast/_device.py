@@ -57,6 +57,17 @@ DTYPES = {
 #: Voxels per Triton program.
 BLOCK = 1024
 
+#: Compile options of every launch.  No fused multiply-adds: each product and
+#: sum is rounded as the CPU engine rounds it (Triton 3.9 otherwise fuses them
+#: and warns that its default is about to change).
+LAUNCH_OPTIONS = {"enable_fp_fusion": False}
+
+# The packed columns of ``place`` and ``clip`` (see ``_layout``) as the kernel sees
+# them: a compiled Triton kernel reads module globals only when they are constexpr.
+_N_PLACE, _LO, _HI, _UNIT_LO, _SCALE, _UNIT, _LAST, _BASE, _CLIP_LO, _CLIP_HI = (
+    tl.constexpr(v) for v in (N_PLACE, LO, HI, UNIT_LO, SCALE, UNIT, LAST, BASE, CLIP_LO,
+                              CLIP_HI))
+
 # Table kinds, as the kernel's MODE.
 _MODES = {"lookup": 0, "index": 1, "interp": 2}
 _INTERP_INTEGERS = 3
@@ -87,25 +98,25 @@ def _map_voxels(x_ptr, out_ptr, table_ptr, place_ptr, clip_ptr, n, width, offset
             idx = x.to(tl.int32) + offset
         value = tl.load(row + idx, mask=mask, other=0)
     elif MODE == 1:
-        lo = tl.load(clip_ptr + 2 * b + CLIP_LO)
-        hi = tl.load(clip_ptr + 2 * b + CLIP_HI)
-        base = tl.load(place_ptr + N_PLACE * b + BASE).to(tl.int64)
+        lo = tl.load(clip_ptr + 2 * b + _CLIP_LO)
+        hi = tl.load(clip_ptr + 2 * b + _CLIP_HI)
+        base = tl.load(place_ptr + _N_PLACE * b + _BASE).to(tl.int64)
         idx = base + (tl.minimum(tl.maximum(x, lo), hi).to(tl.int64) - lo.to(tl.int64))
         value = tl.load(row + idx, mask=mask, other=0)
     else:
-        scale = tl.load(place_ptr + N_PLACE * b + SCALE)
-        unit = tl.load(place_ptr + N_PLACE * b + UNIT)
-        last = tl.load(place_ptr + N_PLACE * b + LAST)
+        scale = tl.load(place_ptr + _N_PLACE * b + _SCALE)
+        unit = tl.load(place_ptr + _N_PLACE * b + _UNIT)
+        last = tl.load(place_ptr + _N_PLACE * b + _LAST)
         if MODE == 2:
-            lo = tl.load(place_ptr + N_PLACE * b + LO)
-            hi = tl.load(place_ptr + N_PLACE * b + HI)
-            unit_lo = tl.load(place_ptr + N_PLACE * b + UNIT_LO)
+            lo = tl.load(place_ptr + _N_PLACE * b + _LO)
+            hi = tl.load(place_ptr + _N_PLACE * b + _HI)
+            unit_lo = tl.load(place_ptr + _N_PLACE * b + _UNIT_LO)
             v = tl.minimum(tl.maximum(x.to(lo.dtype), lo), hi)
             pos = tl.minimum((unit * v - unit_lo) * scale, last)
         else:
-            low = tl.load(clip_ptr + 2 * b + CLIP_LO)
-            high = tl.load(clip_ptr + 2 * b + CLIP_HI)
-            base = tl.load(place_ptr + N_PLACE * b + BASE)
+            low = tl.load(clip_ptr + 2 * b + _CLIP_LO)
+            high = tl.load(clip_ptr + 2 * b + _CLIP_HI)
+            base = tl.load(place_ptr + _N_PLACE * b + _BASE)
             # Modulo 2**64 the difference is exact for every integer dtype.
             d = (tl.minimum(tl.maximum(x, low), high).to(tl.int64)
                  - low.to(tl.int64)).to(tl.uint64, bitcast=True)
@@ -231,7 +242,8 @@ def _launch_lookup(x2, tables, offset, out2):
     grid = (triton.cdiv(n, BLOCK), n_rows)
     # place and clip are not read by this mode: the tables stand in for them.
     _map_voxels[grid](x2, out2, tables, tables, tables, n, tables.shape[1], offset,
-                      MODE=_MODES["lookup"], HALF_IN=False, BLOCK_SIZE=BLOCK)
+                      MODE=_MODES["lookup"], HALF_IN=False, BLOCK_SIZE=BLOCK,
+                      **LAUNCH_OPTIONS)
 
 
 def _device_table_bounds(x2, kind, dtype, bounds):
@@ -273,7 +285,7 @@ def _launch(plan, x2, table, out2):
     clip = torch.from_numpy(plan.clip).to(device)
     grid = (triton.cdiv(n, BLOCK), n_rows)
     _map_voxels[grid](x2, out2, table, place, clip, n, table.shape[1], plan.job.offset,
-                      MODE=mode, HALF_IN=plan.job.half_in, BLOCK_SIZE=BLOCK)
+                      MODE=mode, HALF_IN=plan.job.half_in, BLOCK_SIZE=BLOCK, **LAUNCH_OPTIONS)
 
 
 def transform(x, out_name, **options):
