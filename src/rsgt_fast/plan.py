@@ -22,7 +22,7 @@ from ._kernels import (
     pair_tables,
 )
 from ._layout import (
-    BASE, CLIP_LO, HI, LAST, LO, N_PLACE, SCALE, UNIT, UNIT_LO, Grid, Job,
+    BASE, HI, LAST, LO, N_PLACE, SCALE, UNIT, UNIT_LO, Grid, Job,
 )
 from .curves import dense_grid_points, position_unit
 
@@ -136,11 +136,16 @@ def make_plans(dtype, size, kind, curve, bounds, out_dtype):
     covers the whole batch, else the indices of the elements it covers.
     """
     dtype = np.dtype(dtype)
-    on_ints = [kind == "int" and _is_int_range(p) and p[1] - p[0] < GRID_MAX for p in bounds]
     itemsize = dtype.itemsize
+    on_ints = [kind == "int" and type(lo) is int and type(hi) is int and hi - lo < GRID_MAX
+               for lo, hi in bounds]
     # 8/16-bit rows on integer grids may take either table (the same values):
     # the full one pays off on large inputs and is needed by dense rows.
     small_table = all(on_ints) and size < FULL_TABLE_MIN << (8 * itemsize)
+    if small_table or (kind == "int" and itemsize > 2 and all(on_ints)):
+        # Every element on an integer grid with a table per range: what _route
+        # gives each of them, decided once.
+        return [(None, _plan(dtype, kind, curve, bounds, on_ints, "index", np.float64, False))]
     float32_in = dtype == np.float32
     routes = [_route(kind, itemsize, float32_in, p, out_dtype, small_table) for p in bounds]
     first = routes[0]
@@ -167,7 +172,8 @@ def _plan(dtype, kind, curve, bounds, on_ints, table, work, integer):
     clip = None
     if table == "index" or integer:
         clip = clip_bounds(dtype, bounds)
-        clip_lo = clip[:, CLIP_LO].tolist()
+        low, high = int_limits(dtype)
+        clip_lo = [min(max(lo, low), high) for lo, _ in bounds]
     offset = -int_limits(dtype)[0] if table == "lookup" and kind == "int" else 0
 
     place = [None] * n_rows
