@@ -168,13 +168,10 @@ def _device_ranges(x2, kind):
     return [(float(a), float(b)) for a, b in pairs]
 
 
-#: Table entries (rows times width) computed together while device tables are
-#: built: each needs a few float64 temporaries.
+#: Table entries (rows times width) built and used together on the device: each
+#: group of rows gets its tables, then its voxels are mapped, so the tables and
+#: the float64 temporaries never hold more than this many entries.
 DEVICE_TABLE_CHUNK = 1 << 21
-#: Device tables are built while all of them together hold at most this many
-#: entries, or as many as the batch has voxels (many tiny elements of a wide
-#: dtype would otherwise need far more table than data).
-DEVICE_TABLE_FREE = 1 << 22
 TWO_PI = 2.0 * math.pi
 
 
@@ -192,16 +189,18 @@ def _half(q):
     return (bits | inexact.to(torch.int32)).view(torch.float32).to(torch.float16)
 
 
-def _device_tables(x2, dtype, curve, torch_out, bounds=None):
-    """Full lookup tables of 8/16-bit rows ``x2``, built on the device.
+def _device_transform(x2, dtype, curve, torch_out, bounds, out2):
+    """Map 8/16-bit rows ``x2`` into ``out2`` through full tables built on the device.
 
-    Entry ``v`` of row ``b`` is curve ``b`` at ``t = 2*pi * (clamp(v) - lo) /
-    (hi - lo)``, normalised by the extrema of the curve over the integers of
-    ``[lo, hi]``, a flat curve giving 0.5: the host's definition, with the
+    Entry ``v`` of row ``b``'s table is curve ``b`` at ``t = 2*pi * (clamp(v) -
+    lo) / (hi - lo)``, normalised by the extrema of the curve over the integers
+    of ``[lo, hi]``, a flat curve giving 0.5: the host's definition, with the
     device's sines, so values agree with the host's to float rounding.  The
     ranges are the rows' own (from ``aminmax`` on the device) or ``bounds``
-    (integral, uploaded with the parameters).  Returns ``(tables, lo, hi,
-    extrema)``, all on the device; nothing is downloaded.
+    (integral and inside the dtype, uploaded with the parameters).  Rows go
+    in groups (tables built, then voxels mapped), so each row's result depends
+    on that row alone.  Returns ``lo, hi, extrema`` on the device; nothing is
+    downloaded.
     """
     device = x2.device
     low, high = int_limits(dtype)
@@ -212,7 +211,6 @@ def _device_tables(x2, dtype, curve, torch_out, bounds=None):
         lo, hi = torch.tensor(bounds, dtype=torch.int64, device=device).unbind(dim=1)
     params = torch.from_numpy(curve).to(device)  # the parameter upload
     n_rows = x2.shape[0]
-    tables = torch.empty((n_rows, values.numel()), dtype=torch_out, device=device)
     extrema = torch.empty((n_rows, 2), dtype=torch.float64, device=device)
     group = max(1, DEVICE_TABLE_CHUNK // values.numel())
     for first in range(0, n_rows, group):
@@ -231,9 +229,10 @@ def _device_tables(x2, dtype, curve, torch_out, bounds=None):
         ymin, ymax = (v[:, None] for v in torch.aminmax(y, dim=1))
         y_span = ymax - ymin
         scaled = torch.where(y_span > 0, torch.clamp((y - ymin) / y_span, 0.0, 1.0), 0.5)
-        tables[rows] = _half(scaled) if torch_out == torch.float16 else scaled.to(torch_out)
+        tables = _half(scaled) if torch_out == torch.float16 else scaled.to(torch_out)
         extrema[rows] = torch.cat([ymin, ymax], dim=1)
-    return tables, lo, hi, extrema
+        _launch_lookup(x2[rows], tables, -low, out2[rows])
+    return lo, hi, extrema
 
 
 def _launch_lookup(x2, tables, offset, out2):
@@ -246,17 +245,17 @@ def _launch_lookup(x2, tables, offset, out2):
                       **LAUNCH_OPTIONS)
 
 
-def _device_table_bounds(x2, kind, dtype, bounds):
+def _device_table_bounds(kind, dtype, bounds):
     """Whether 8/16-bit rows get device-built tables, and their ranges if known on the host.
 
     Returns ``(True, None)`` for the rows' own ranges (``bounds`` is
     ``None``), ``(True, bounds)`` for given or replayed integral ranges inside
     the dtype's, and ``(False, None)`` otherwise (ranges reaching past the
-    dtype or fractional, other dtypes, or tables much larger than the batch).
+    dtype or fractional, or other dtypes).  The choice depends on the dtype
+    and the ranges only, never on the batch, so an element gets the same bits
+    in any batch.
     """
     if kind != "int" or dtype.itemsize > 2:
-        return False, None
-    if x2.shape[0] << (8 * dtype.itemsize) > max(x2.numel(), DEVICE_TABLE_FREE):
         return False, None
     if bounds is None:
         return True, None
@@ -316,20 +315,21 @@ def _transform(x, out_name, *, n_sinusoids, min_frequency, max_frequency, min_ma
     torch_out = tensor_dtype(opts.dtype)
     given = (list(curves.bounds) if curves is not None
              else None if opts.min_max_val is None else [opts.min_max_val] * n_rows)
-    on_device, device_bounds = _device_table_bounds(x2, kind, dtype, given)
+    on_device, device_bounds = _device_table_bounds(kind, dtype, given)
     if on_device:
         curve = curves.packed() if curves is not None else draw_parameters(source, keys,
                                                                            n_rows, opts)
-        tables, lo, hi, extrema = _device_tables(x2, dtype, curve, torch_out, device_bounds)
         result = torch.empty(x2.shape, dtype=torch_out, device=x.device)
-        _launch_lookup(x2, tables, -int_limits(dtype)[0], result)
+        lo, hi, extrema = _device_transform(x2, dtype, curve, torch_out, device_bounds, result)
         result = _finish(result.reshape(x.shape), out)
         if not return_curves:
             return result
-        # The record lives on the host: one download, and only when it is asked for.
+        # The record lives on the host: one download, and only when it is asked for
+        # (8/16-bit ends are exact in float64).
+        record = torch.cat([lo[:, None].double(), hi[:, None].double(), extrema], 1).cpu()
         if given is None:
-            given = [(int(a), int(b)) for a, b in torch.stack([lo, hi], dim=1).cpu().tolist()]
-        return result, engine_curves(curve, given, extrema.cpu().numpy())
+            given = [(int(a), int(b)) for a, b in record[:, :2].tolist()]
+        return result, engine_curves(curve, given, record[:, 2:].numpy())
     if curves is not None:
         _finite_or_raise(x2, kind)
         bounds = given

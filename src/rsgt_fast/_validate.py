@@ -6,6 +6,7 @@ and the offending value.
 
 from __future__ import annotations
 
+import decimal
 import functools
 import math
 import numbers
@@ -181,11 +182,25 @@ def _plain(args):
 def _check_options(n_sinusoids, min_frequency, max_frequency, min_max_val, dtype, max_name):
     low, high = frequencies(min_frequency, max_frequency, high_name=max_name)
     n_sinusoids = positive_int(n_sinusoids, "n_sinusoids")
-    if not n_sinusoids / low < AMPLITUDE_LIMIT:  # amplitudes reach 1/f each
-        raise ValueError(f"min_frequency must be > {n_sinusoids / AMPLITUDE_LIMIT:.3g} for "
-                         f"{n_sinusoids} sinusoids (amplitudes up to 1/f each must keep the "
-                         f"curve finite), got {low!r}")
+    # Amplitudes reach 1/f each: n_sinusoids / min_frequency must stay below the
+    # limit.  The bound is shown rounded up and applied as shown.
+    try:
+        smallest = _round_up(n_sinusoids / AMPLITUDE_LIMIT)
+    except OverflowError:
+        raise ValueError(f"n_sinusoids is too large, got {_short(n_sinusoids)}") from None
+    if low < smallest:
+        raise ValueError(f"min_frequency must be >= {smallest:.3g} for n_sinusoids="
+                         f"{n_sinusoids} (amplitudes up to 1/f each must keep the curve "
+                         f"finite), got {low!r}")
     return CurveOptions(n_sinusoids, low, high, value_range(min_max_val), output_dtype(dtype))
+
+
+def _round_up(value, digits=3):
+    """``value`` > 0 rounded up to ``digits`` significant digits: the float a user
+    typing the shown digits gets, never below ``value``."""
+    exact = decimal.Decimal(value)
+    step = decimal.Decimal(1).scaleb(exact.adjusted() - digits + 1)
+    return float(exact.quantize(step, rounding=decimal.ROUND_CEILING))
 
 
 #: Calls in a training loop repeat the same options: check them once.
