@@ -15,7 +15,7 @@ gets its tables from the host, built by the same compiled code as the CPU
 engine and uploaded once per plan (table lookups then equal the CPU engine's
 bit for bit); its own ranges come from the same ``aminmax``, the one
 download, which also shows NaN and Inf.  With given ranges or replayed
-curves, float input sends back one finiteness flag per element.
+curves, float input still sends that ``aminmax`` back, for the NaN/Inf check.
 
 Used by :mod:`rsgt_fast.torch` for CUDA tensors where Triton is installed.
 With ``TRITON_INTERPRET=1`` set before this module is imported, the same
@@ -39,7 +39,7 @@ from ._layout import (
 )
 from .batch import check_options, curve_source, draw_parameters
 from .curves import engine_curves
-from .plan import build_tables, int_limits, make_plans
+from .plan import build_tables, int_limits, integral_range, make_plans
 from .torch import tensor_dtype
 
 __all__ = ["transform", "DTYPES"]
@@ -141,13 +141,8 @@ def _rows(x):
 
 def _finite_or_raise(x2, kind):
     """Raise ``ValueError`` if a float element holds NaN or Inf (one small download)."""
-    if kind == "int":
-        return
-    values = x2.view(torch.float16) if kind == "half" else x2
-    bad = (~torch.isfinite(values)).any(dim=1).cpu()
-    if bool(bad.any()):
-        where = int(torch.nonzero(bad)[0, 0])
-        raise ValueError(f"x must be finite, but element {where} holds NaN or Inf")
+    if kind != "int":
+        _device_ranges(x2, kind)
 
 
 def _device_ranges(x2, kind):
@@ -231,18 +226,9 @@ def _device_transform(x2, dtype, curve, torch_out, bounds, out2):
         scaled = torch.where(y_span > 0, torch.clamp((y - ymin) / y_span, 0.0, 1.0), 0.5)
         tables = _half(scaled) if torch_out == torch.float16 else scaled.to(torch_out)
         extrema[rows] = torch.cat([ymin, ymax], dim=1)
-        _launch_lookup(x2[rows], tables, -low, out2[rows])
+        # The full-table mode reads neither place nor clip: the tables stand in for them.
+        _map(x2[rows], out2[rows], tables, tables, tables, -low, _MODES["lookup"])
     return lo, hi, extrema
-
-
-def _launch_lookup(x2, tables, offset, out2):
-    """One launch of the full-table mode on tables already on the device."""
-    n_rows, n = x2.shape
-    grid = (triton.cdiv(n, BLOCK), n_rows)
-    # place and clip are not read by this mode: the tables stand in for them.
-    _map_voxels[grid](x2, out2, tables, tables, tables, n, tables.shape[1], offset,
-                      MODE=_MODES["lookup"], HALF_IN=False, BLOCK_SIZE=BLOCK,
-                      **LAUNCH_OPTIONS)
 
 
 def _device_table_bounds(kind, dtype, bounds):
@@ -262,15 +248,13 @@ def _device_table_bounds(kind, dtype, bounds):
     # The extrema are taken over the table's entries, so the range must lie inside
     # the dtype (an own range always does).
     low, high = int_limits(dtype)
-    if all(type(lo) is int and type(hi) is int and low <= lo and hi <= high
-           for lo, hi in bounds):
+    if all(integral_range(pair) and low <= pair[0] and pair[1] <= high for pair in bounds):
         return True, [list(pair) for pair in bounds]
     return False, None
 
 
 def _launch(plan, x2, table, out2):
     """One kernel launch mapping rows ``x2`` into ``out2`` through ``table`` (host arrays)."""
-    n_rows, n = x2.shape
     mode = _MODES[plan.table]
     if plan.table == "interp":
         table = table.view(table.real.dtype)  # (value, step) pairs side by side
@@ -282,9 +266,15 @@ def _launch(plan, x2, table, out2):
     table = torch.from_numpy(table).to(device)
     place = torch.from_numpy(plan.place).to(device)
     clip = torch.from_numpy(plan.clip).to(device)
+    _map(x2, out2, table, place, clip, plan.job.offset, mode, plan.job.half_in)
+
+
+def _map(x2, out2, table, place, clip, offset, mode, half_in=False):
+    """Launch :func:`_map_voxels` over rows ``x2`` (device tensors throughout)."""
+    n_rows, n = x2.shape
     grid = (triton.cdiv(n, BLOCK), n_rows)
-    _map_voxels[grid](x2, out2, table, place, clip, n, table.shape[1], plan.job.offset,
-                      MODE=mode, HALF_IN=plan.job.half_in, BLOCK_SIZE=BLOCK, **LAUNCH_OPTIONS)
+    _map_voxels[grid](x2, out2, table, place, clip, n, table.shape[1], offset,
+                      MODE=mode, HALF_IN=half_in, BLOCK_SIZE=BLOCK, **LAUNCH_OPTIONS)
 
 
 def transform(x, out_name, **options):

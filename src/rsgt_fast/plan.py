@@ -27,7 +27,7 @@ from ._layout import (
 from .curves import dense_grid_points, position_unit
 
 __all__ = ["Plan", "make_plans", "build_tables", "run", "apply", "rows", "clip_bounds",
-           "lookup_table", "index_table", "CHUNK"]
+           "clamped_bounds", "integral_range", "lookup_table", "index_table", "CHUNK"]
 
 #: Integer ranges holding at most this many values get one grid point per value.
 GRID_MAX = 1 << 16
@@ -74,10 +74,15 @@ def int_limits(dtype):
     return int(info.min), int(info.max)
 
 
+def clamped_bounds(dtype, bounds):
+    """Each integer range clamped to what ``dtype`` holds, as a list of pairs of ints."""
+    lo, hi = int_limits(dtype)
+    return [(min(max(a, lo), hi), min(max(b, lo), hi)) for a, b in bounds]
+
+
 def clip_bounds(dtype, bounds):
     """Each integer range clamped to what ``dtype`` holds, as a ``(B, 2)`` array of ``dtype``."""
-    lo, hi = int_limits(dtype)
-    return np.array([[min(max(a, lo), hi), min(max(b, lo), hi)] for a, b in bounds], dtype)
+    return np.array(clamped_bounds(dtype, bounds), dtype)
 
 
 class Plan(NamedTuple):
@@ -106,7 +111,8 @@ class Plan(NamedTuple):
     job: Job
 
 
-def _is_int_range(pair):
+def integral_range(pair):
+    """Whether both ends of ``(lo, hi)`` are Python ints (ranges of integer data)."""
     return type(pair[0]) is int and type(pair[1]) is int
 
 
@@ -118,9 +124,9 @@ def _route(kind, itemsize, float32_in, pair, out_dtype, small_table):
     if kind == "half" or (kind == "int" and itemsize <= 2):
         return ("lookup" if kind == "half" or not small_table else "index"), np.float64, False
     if kind == "int":
-        if _is_int_range(pair) and pair[1] - pair[0] < GRID_MAX:
+        if integral_range(pair) and pair[1] - pair[0] < GRID_MAX:
             return "index", np.float64, False
-        return "interp", np.float64, _is_int_range(pair)
+        return "interp", np.float64, integral_range(pair)
     lo, hi = float(pair[0]), float(pair[1])
     if (float32_in and out_dtype != np.float64 and float(np.float32(lo)) == lo
             and float(np.float32(hi)) == hi and position_unit(lo, hi) == 0.5):
@@ -137,12 +143,12 @@ def make_plans(dtype, size, kind, curve, bounds, out_dtype):
     """
     dtype = np.dtype(dtype)
     itemsize = dtype.itemsize
-    on_ints = [kind == "int" and type(lo) is int and type(hi) is int and hi - lo < GRID_MAX
-               for lo, hi in bounds]
+    on_ints = [kind == "int" and integral_range(p) and p[1] - p[0] < GRID_MAX for p in bounds]
     # 8/16-bit rows on integer grids may take either table (the same values):
     # the full one pays off on large inputs and is needed by dense rows.
-    small_table = all(on_ints) and size < FULL_TABLE_MIN << (8 * itemsize)
-    if small_table or (kind == "int" and itemsize > 2 and all(on_ints)):
+    exact = all(on_ints)
+    small_table = exact and size < FULL_TABLE_MIN << (8 * itemsize)
+    if small_table or (exact and itemsize > 2):
         # Every element on an integer grid with a table per range: what _route
         # gives each of them, decided once.
         return [(None, _plan(dtype, kind, curve, bounds, on_ints, "index", np.float64, False))]
@@ -171,9 +177,9 @@ def _plan(dtype, kind, curve, bounds, on_ints, table, work, integer):
                   for b, ((lo, hi), on_int) in enumerate(zip(bounds, on_ints))]
     clip = None
     if table == "index" or integer:
-        clip = clip_bounds(dtype, bounds)
-        low, high = int_limits(dtype)
-        clip_lo = [min(max(lo, low), high) for lo, _ in bounds]
+        clamped = clamped_bounds(dtype, bounds)
+        clip = np.array(clamped, dtype)
+        clip_lo = [lo for lo, _ in clamped]
     offset = -int_limits(dtype)[0] if table == "lookup" and kind == "int" else 0
 
     place = [None] * n_rows
@@ -187,7 +193,7 @@ def _plan(dtype, kind, curve, bounds, on_ints, table, work, integer):
             unit = position_unit(lo_f, hi_f)
             # Spans of integer ranges come from Python integers: exact where
             # float64 endpoints near 2**63 are not.
-            span = (unit * float(hi - lo) if type(lo) is int and type(hi) is int
+            span = (unit * float(hi - lo) if integral_range((lo, hi))
                     else unit * hi_f - unit * lo_f)
         scale = (g - 1) / span if hi > lo else 0.0
         if table == "lookup":
