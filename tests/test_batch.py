@@ -199,3 +199,92 @@ def test_bool_input():
     x[:, 0], x[:, 1] = False, True
     out, _, params = run(x, rng=0)
     np.testing.assert_allclose(out, naive.transform_batch(x.astype(np.uint8), *params), atol=1e-6)
+
+
+SMALL_INTS = [np.bool_, np.int8, np.uint8, np.int16, np.uint16]
+
+
+def _general_engine(x, out_dtype, seed, min_max_val=None):
+    """The scan, draw and plan route that every batch takes when it is not small."""
+    from rsgt_fast.curves import sample_parameters
+    from rsgt_fast.plan import apply, rows
+    from rsgt_fast.scan import element_ranges
+
+    x2, kind = rows(np.asarray(x))
+    bounds = element_ranges(x2, kind, min_max_val, "x")
+    curve = sample_parameters(np.random.default_rng(seed), x2.shape[0], 4, 0.2, 1.6)
+    result, extrema = apply(x2, kind, curve, bounds, x.shape, np.dtype(out_dtype))
+    return result, bounds, extrema
+
+
+@pytest.mark.parametrize("dtype", SMALL_INTS)
+@pytest.mark.parametrize("out_dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1, 64, 64), (3, 7), (2, 1), (5, 300)])
+@pytest.mark.parametrize("min_max_val", [None, (-1024, 3071), (1, 1), (-70000, -5000),
+                                         (200, 260), (-2**63, -2**63 + 100)])
+def test_small_batches_take_one_call_with_the_engines_bits(dtype, out_dtype, shape,
+                                                          min_max_val):
+    from rsgt_fast.plan import fits_small, rows
+
+    rng = np.random.default_rng(sum(shape))
+    if dtype is np.bool_:
+        x = rng.integers(0, 2, shape).astype(bool)
+    else:
+        info = np.iinfo(dtype)
+        x = rng.integers(int(info.min), int(info.max), shape, endpoint=True).astype(dtype)
+        x[0].flat[0], x[-1].flat[-1] = info.min, info.max  # full-width ranges
+        if shape[0] > 2:
+            x[1] = x[1].flat[0]  # a single-valued element
+    assert fits_small(*rows(x), min_max_val)
+    out, curves = transform_batch(x, dtype=out_dtype, rng=3, min_max_val=min_max_val,
+                                  return_curves=True)
+    expected, bounds, extrema = _general_engine(x, out_dtype, 3, min_max_val)
+    assert out.dtype == out_dtype
+    np.testing.assert_array_equal(out.view(np.uint8), expected.view(np.uint8))
+    assert curves.bounds == tuple(bounds)
+    assert all(type(v) is int for pair in curves.bounds for v in pair)
+    np.testing.assert_array_equal(curves.extrema, extrema)
+    if min_max_val is not None:
+        np.testing.assert_allclose(
+            out.astype(np.float64),
+            naive.transform_batch(x, curves.frequencies, curves.amplitudes, curves.offsets,
+                                  min_max_val=min_max_val),
+            rtol=0, atol=tolerance(out_dtype, 1e-6))
+    # Replay takes the general route: the same bits again.
+    np.testing.assert_array_equal(transform_batch(x, curves=curves, dtype=out_dtype), out)
+
+
+def test_small_batch_writes_into_out_of_any_layout():
+    x = np.random.default_rng(2).integers(-1000, 3000, (2, 40, 30)).astype(np.int16)
+    expected = transform_batch(x, rng=9)
+    direct = np.empty(x.shape, np.float32)
+    assert transform_batch(x, rng=9, out=direct) is direct
+    strided = np.empty((2, 40, 60), np.float32)[:, :, ::2]
+    assert transform_batch(x, rng=9, out=strided) is strided
+    np.testing.assert_array_equal(direct, expected)
+    np.testing.assert_array_equal(strided, expected)
+
+
+def test_batches_at_the_small_limit_agree_on_both_sides():
+    from rsgt_fast._jit import SERIAL_BELOW
+    from rsgt_fast.plan import fits_small, rows
+
+    base = np.random.default_rng(4).integers(-1024, 3072, SERIAL_BELOW).astype(np.int16)
+    below, at = base[:SERIAL_BELOW - 2].reshape(2, -1), base.reshape(2, -1)
+    assert fits_small(*rows(below)) and not fits_small(*rows(at))
+    for x in (below, at):
+        np.testing.assert_array_equal(transform_batch(x, rng=5),
+                                      _general_engine(x, "float32", 5)[0])
+
+
+@pytest.mark.parametrize("min_max_val", [(0, 65536), (0.5, 100), (-2**63 - 1, -2**63 + 5)])
+def test_ranges_off_integer_grids_are_not_small(min_max_val):
+    from rsgt_fast.plan import fits_small, rows
+
+    x = np.arange(12, dtype=np.int16).reshape(2, 6)
+    assert not fits_small(*rows(x), min_max_val)
+    out, curves = transform_batch(x, rng=1, min_max_val=min_max_val, return_curves=True)
+    expected = naive.transform_batch(x, curves.frequencies, curves.amplitudes, curves.offsets,
+                                     min_max_val=min_max_val)
+    np.testing.assert_allclose(out.astype(np.float64), expected, rtol=0,
+                               atol=tolerance(np.float32, 1e-4))

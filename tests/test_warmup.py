@@ -35,6 +35,9 @@ done = warmup(sys.argv[1].split(","))
 x = (np.arange(300000) % 97).astype(sys.argv[1].split(",")[0]).reshape(3, -1)
 rsgt_fast.transform_batch(x, rng=5)
 rsgt_fast.transform_batch(x[:, :100], rng=5, min_max_val=(3, 90))
+rsgt_fast.transform_batch(x[:, :100], rng=5)
+with rsgt_fast.thread_limit(1):  # the general serial kernels
+    rsgt_fast.transform_batch(x, rng=5)
 rsgt_fast.normalize_mr_scan(x[0])
 print(json.dumps({"compiled": compiled, "cache": done.cache, "parallel": done.parallel}))
 """

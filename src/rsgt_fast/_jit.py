@@ -33,7 +33,7 @@ from collections.abc import Iterator
 import numba
 import numpy as np
 
-__all__ = ["thread_limit", "kernel", "helper", "engine", "serial_reason"]
+__all__ = ["thread_limit", "kernel", "serial_kernel", "helper", "engine", "serial_reason"]
 
 logger = logging.getLogger("rsgt_fast")
 
@@ -99,6 +99,12 @@ def cache_location():
 
 def helper(fn):
     """Compile a scalar helper; helpers hold no ``prange`` and are shared by both variants."""
+    return _njit(fn)
+
+
+def serial_kernel(fn):
+    """Compile a kernel that only ever runs serially: it holds no ``prange`` and
+    never touches the threading layer, so it is safe wherever it is called."""
     return _njit(fn)
 
 

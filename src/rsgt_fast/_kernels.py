@@ -24,7 +24,7 @@ import math
 import numpy as np
 from numba import prange
 
-from ._jit import helper, kernel
+from ._jit import helper, kernel, serial_kernel
 from ._layout import (
     AMPLITUDE, BASE, CLIP_HI, CLIP_LO, FREQUENCY, HI, LAST, LO, PHASE, SCALE, UNIT, UNIT_LO,
     YMAX, YMIN,
@@ -436,6 +436,50 @@ def pair_tables(curve, grid, pairs):
         b = np.int64(i)
         build_grid(b, curve, grid)
         fill_pairs(b, grid, pairs)
+
+
+# ------------------------------------------------------------------ small batches
+
+
+@serial_kernel
+def small_index_rows(x, curve, own, ranges, extrema, out):
+    """The whole transform of a small 8/16-bit batch on integer grids, in one call.
+
+    ``ranges[b]`` holds element ``b``'s range, that range clamped to the
+    dtype and the table index of the clamped low end, ``(lo, hi, clip lo,
+    clip hi, base)``, as int64: given, or with ``own`` filled here from the
+    row's minimum and maximum.  Per row: the range, the
+    curve on its integer grid and the extrema of the samples (into
+    ``extrema``), the normalised table and the gather.  The helpers and the
+    arithmetic are those of ``chunk_minmax``, ``index_tables`` and
+    ``lookup_index``, so the results are the same bits; only the calls and
+    the planning between them are gone, which is most of what a call on a
+    small image costs.  Rows must not be empty.
+    """
+    for i in range(x.shape[0]):
+        b = np.int64(i)
+        if own:
+            lo, hi = extremes_of(x[b])
+            ranges[b, 0] = ranges[b, 2] = np.int64(lo)
+            ranges[b, 1] = ranges[b, 3] = np.int64(hi)
+            ranges[b, 4] = 0
+        g = ranges[b, 1] - ranges[b, 0] + 1
+        clip_lo = ranges[b, 2]
+        clip_hi = ranges[b, 3]
+        base = ranges[b, 4]
+        yb = np.empty(g)
+        sample_block(curve, b, g, np.int64(0), g, yb)
+        ymin, ymax = extremes_of(yb)
+        tb = np.empty(g, out.dtype)
+        for j in range(g):
+            store(tb, j, normalized(yb[j], ymin, ymax))
+        tb = tb[base:]
+        xb = x[b]
+        ob = out[b]
+        for k in range(xb.shape[0]):
+            ob[k] = tb[np.uint64(min(max(np.int64(xb[k]), clip_lo), clip_hi) - clip_lo)]
+        extrema[b, YMIN] = ymin
+        extrema[b, YMAX] = ymax
 
 
 # ------------------------------------------------------------------ gathers

@@ -12,7 +12,7 @@ from . import _validate
 from ._jit import engine
 from ._validate import DefaultFloat, DefaultInt
 from .curves import Curves, engine_curves, keyed_parameters, sample_parameters
-from .plan import apply, rows
+from .plan import apply, fits_small, rows, small_rows
 from .scan import check_finite, element_ranges
 
 __all__ = ["transform_batch", "check_options", "curve_source", "draw_parameters"]
@@ -128,6 +128,14 @@ def transform_batch(x, *, n_sinusoids=N_SINUSOIDS, min_frequency=MIN_FREQUENCY,
         _validate.out_array(out, array.shape, opts.dtype, array)
 
     x2, kind = rows(array)
+    if curves is None and fits_small(x2, kind, opts.min_max_val):
+        # Small 8/16-bit batches on integer grids: one serial call does it all.
+        curve = draw_parameters(source, keys, x2.shape[0], opts)
+        result, ranges, extrema = small_rows(x2, curve, array.shape, opts.dtype,
+                                             opts.min_max_val, out)
+        if return_curves:
+            return result, engine_curves(curve, ranges.tolist(), extrema)
+        return result
     with engine(x2.size):
         if curves is not None:
             if kind != "int":

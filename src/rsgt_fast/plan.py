@@ -17,16 +17,18 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._jit import SERIAL_BELOW
 from ._kernels import (
     index_tables, interpolate, interpolate_integers, lookup, lookup_index, lookup_tables,
-    pair_tables,
+    pair_tables, small_index_rows,
 )
 from ._layout import (
     BASE, HI, LAST, LO, N_PLACE, SCALE, UNIT, UNIT_LO, Grid, Job,
 )
 from .curves import dense_grid_points, position_unit
 
-__all__ = ["Plan", "make_plans", "build_tables", "run", "apply", "rows", "clip_bounds",
+__all__ = ["Plan", "make_plans", "build_tables", "run", "apply", "small_rows", "fits_small",
+           "rows", "clip_bounds",
            "clamped_bounds", "integral_range", "lookup_table", "index_table", "CHUNK"]
 
 #: Integer ranges holding at most this many values get one grid point per value.
@@ -44,6 +46,7 @@ CHUNK = 1 << 16
 #: Table indices of a range's low end are kept within this bound (the tables
 #: are at most 65536 wide, so nothing changes but the arithmetic stays exact).
 _FAR = float(1 << 40)
+_INT64 = 1 << 63
 
 
 def rows(array):
@@ -278,11 +281,7 @@ def apply(x2, kind, curve, bounds, shape, out_dtype, out=None):
     Returns the result, of ``shape`` and ``out_dtype`` (``out`` itself when
     given), and the ``(B, 2)`` extrema of the curves.
     """
-    direct = out is not None and out.flags.c_contiguous and out.dtype.isnative
-    result = out if direct else np.empty(shape, out_dtype)
-    out2 = result.reshape(x2.shape[0], -1)
-    if out_dtype == np.float16:
-        out2 = out2.view(np.uint16)
+    result, out2 = _output(x2, shape, out_dtype, out)
     plans = make_plans(x2.dtype, x2.size, kind, curve, bounds, out_dtype)
     extrema = None if plans[0][0] is None else np.empty((x2.shape[0], 2))
     for members, plan in plans:
@@ -294,10 +293,53 @@ def apply(x2, kind, curve, bounds, shape, out_dtype, out=None):
             run(plan, x2[members], curve[members], part)
             out2[members] = part
             extrema[members] = plan.grid.extrema
-    if out is not None and not direct:
+    return _finish(result, out), extrema
+
+
+def _output(x2, shape, out_dtype, out):
+    """The array to write (``out`` itself where it can be written directly) and its
+    ``(B, N)`` view, as ``uint16`` for float16."""
+    direct = out is not None and out.flags.c_contiguous and out.dtype.isnative
+    result = out if direct else np.empty(shape, out_dtype)
+    out2 = result.reshape(x2.shape[0], -1)
+    if out_dtype == np.float16:
+        out2 = out2.view(np.uint16)
+    return result, out2
+
+
+def _finish(result, out):
+    if out is not None and result is not out:
         np.copyto(out, result)
-        result = out
-    return result, extrema
+        return out
+    return result
+
+
+def fits_small(x2, kind, bounds=None):
+    """Whether rows ``x2`` may take :func:`small_rows`: 8/16-bit integers, too few
+    values to share out between threads, over their own ranges (``bounds``
+    ``None``) or one integral range of at most ``GRID_MAX`` integers."""
+    if not (kind == "int" and x2.dtype.itemsize <= 2 and 0 < x2.size < SERIAL_BELOW):
+        return False
+    return bounds is None or (integral_range(bounds) and -_INT64 <= bounds[0]
+                              and bounds[1] < _INT64 and bounds[1] - bounds[0] < GRID_MAX)
+
+
+def small_rows(x2, curve, shape, out_dtype, bounds=None, out=None):
+    """:func:`apply` for rows that pass :func:`fits_small` with ``bounds``.
+
+    One serial kernel call (scans,) samples, tabulates and maps every row;
+    the results are the bits that scanning and :func:`apply` give.  Returns
+    the result, the ``(B, 2)`` int64 ranges and the ``(B, 2)`` extrema.
+    """
+    result, out2 = _output(x2, shape, out_dtype, out)
+    n_rows = x2.shape[0]
+    ranges = np.empty((n_rows, 5), np.int64)
+    if bounds is not None:
+        (lo, hi), = clamped_bounds(x2.dtype, [bounds])
+        ranges[:] = (*bounds, lo, hi, min(max(lo - bounds[0], 0), bounds[1] - bounds[0]))
+    extrema = np.empty((n_rows, 2))
+    small_index_rows(x2, curve, bounds is None, ranges, extrema, out2)
+    return _finish(result, out), ranges[:, :2], extrema
 
 
 @functools.cache

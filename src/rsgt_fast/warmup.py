@@ -2,7 +2,7 @@
 
 A process that finds a kernel in numba's on-disk cache loads it in well under
 a second; one that does not compiles it, which takes seconds per path.
-:func:`warmup` runs each path once on tiny inputs (both the serial and, where
+:func:`warmup` runs each path once on small inputs (both the serial and, where
 this process may use it, the parallel variant), so that a Docker image, a
 cluster node or a CI runner pays for compilation once, when it is built.
 
@@ -51,22 +51,27 @@ def _inputs(dtype, elements):
 
 
 def _paths(dtype, out_dtypes, parallel):
-    """The calls that compile each path for input ``dtype``."""
-    small = 64
-    sizes = [small]
+    """The calls that compile each path for input ``dtype``, and whether each runs serially.
+
+    Tiny inputs take the one-call path of small batches; inputs just too large
+    for it compile the general serial kernels (under ``thread_limit(1)``) and,
+    where this process may use them, the parallel ones.
+    """
+    sizes = [(64, True), (_jit.SERIAL_BELOW // 2 + 1, True)]
     if parallel:
         bits = 8 * dtype.itemsize
-        sizes.append(_jit.SERIAL_BELOW // 2 + 1)
+        sizes.append((_jit.SERIAL_BELOW // 2 + 1, False))
         if dtype.kind in "biu" and bits <= 16 and FULL_TABLE_MIN << bits > _jit.SERIAL_BELOW:
-            sizes.append((FULL_TABLE_MIN << bits) // 2 + 1)  # the full-table variant
+            sizes.append(((FULL_TABLE_MIN << bits) // 2 + 1, False))  # the full-table variant
     ranges = [None, (0, 150)]
     if dtype.kind in "iu" and dtype.itemsize >= 4:
         ranges.append((0, 4 * GRID_MAX))  # interpolated integer ranges
     if dtype.kind == "f":
         ranges.append((0.1, 150.3))  # ranges placed in float64 arithmetic
     calls = []
-    for n in sizes:
+    for n, serial in sizes:
         x = _inputs(dtype, n)
+        first = len(calls)
         for out in out_dtypes:
             for bounds in ranges:
                 calls.append(lambda x=x, out=out, bounds=bounds: transform_batch(
@@ -78,7 +83,16 @@ def _paths(dtype, out_dtypes, parallel):
             calls.append(lambda x=x: random_smooth_grayvalue_transform(x.reshape(-1)))
             calls.append(lambda x=x: random_smooth_grayvalue_transform(x.reshape(-1),
                                                                        min_max_val=(0, 150)))
+        if serial:
+            calls[first:] = [_serially(call) for call in calls[first:]]
     return calls
+
+
+def _serially(call):
+    def run():
+        with _jit.thread_limit(1):
+            call()
+    return run
 
 
 def warmup(dtypes: Iterable = DTYPES, out_dtypes: Iterable = ("float32",)) -> Warmup:
