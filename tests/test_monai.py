@@ -209,3 +209,42 @@ def test_batch_form_reproducible_and_checks_its_input():
     with pytest.raises(ValueError, match="expected a"):
         RandSmoothGrayValueBatch(channel_wise=True)(torch.zeros(4, 8))
 
+
+
+def test_batch_form_keys_give_a_sample_its_curve_whatever_the_batch():
+    batch = collated(n=4).float() / 4095
+    whole = RandSmoothGrayValueBatch().set_random_state(0)(batch, keys=[10, 11, 12, 13])
+    half = RandSmoothGrayValueBatch().set_random_state(0)(batch[2:], keys=[12, 13])
+    swapped = RandSmoothGrayValueBatch().set_random_state(0)(batch[[3, 2]], keys=[13, 12])
+    assert torch.equal(whole[2:], half)
+    assert torch.equal(whole[[3, 2]], swapped)
+    assert not torch.equal(whole[2], whole[3])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_batch_form_on_the_device_branch_never_writes_its_input(monkeypatch, dtype):
+    import rsgt_fast.torch as tensors
+
+    # CPU tensors taking the branch CUDA tensors take: the batch is never the output.
+    monkeypatch.setattr(tensors, "device_resident", lambda v: isinstance(v, torch.Tensor))
+    batch = torch.rand(6, 1, 8, 8, dtype=dtype)
+    before = batch.clone()
+    t = RandSmoothGrayValueBatch(prob=0.5, dtype=dtype).set_random_state(1)
+    out = t(batch)
+    assert 0 < t._selected.sum() < len(batch)
+    assert torch.equal(batch, before) and out.data_ptr() != batch.data_ptr()
+    for i, was_chosen in enumerate(t._selected):
+        assert torch.equal(out[i], batch[i]) != was_chosen
+
+
+@pytest.mark.parametrize("dtype, expected", [(torch.float16, torch.float16),
+                                             (torch.float64, torch.float64),
+                                             (np.float16, torch.float16)])
+def test_torch_dtypes_are_accepted(dtype, expected):
+    image = torch.from_numpy(ct_image())
+    out = RandSmoothGrayValue(prob=1.0, dtype=dtype).set_random_state(0)(image)
+    assert out.dtype == expected
+    batch = RandSmoothGrayValueBatch(dtype=dtype).set_random_state(0)(image[None])
+    assert batch.dtype == expected
+    with pytest.raises(ValueError, match="dtype"):
+        RandSmoothGrayValue(dtype=torch.int16)

@@ -130,3 +130,11 @@ def test_bad_options():
         RandomSmoothGrayValue(n_sinusoids=0)
     with pytest.raises(ValueError, match="min_max_val"):
         SmoothGrayValue(0, min_max_val=(5, 1))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, "float16", np.float16])
+def test_dtype_may_be_given_the_torch_way(dtype):
+    out = RandomSmoothGrayValue(dtype=dtype)(make_subject())
+    assert out.ct.data.dtype == out.mr.data.dtype == torch.float16
+    with pytest.raises(ValueError, match="dtype"):
+        RandomSmoothGrayValue(dtype=torch.int8)

@@ -53,7 +53,7 @@ class _Options:
 
     def _set_options(self, n_sinusoids, min_frequency, max_frequency, min_max_val, dtype):
         self.options = _validate.curve_options(n_sinusoids, min_frequency, max_frequency,
-                                               min_max_val, dtype)
+                                               min_max_val, _tensors.numpy_output(dtype))
         self.dtype = self.options.dtype
         self.curves = None
 
@@ -90,8 +90,9 @@ class RandSmoothGrayValue(_Options, _transforms.RandomizableTransform):
     channel_wise : bool
         Give each channel its own curve (and, with ``min_max_val=None``, its
         own range) instead of one curve for the whole image.
-    dtype : numpy dtype
-        float16, float32 or float64: the dtype of a transformed image.
+    dtype : numpy or torch dtype
+        float16, float32 or float64 (``np.float16``, ``'float32'`` or
+        ``torch.float64``, for example): the dtype of a transformed image.
 
     Attributes
     ----------
@@ -207,8 +208,9 @@ class RandSmoothGrayValueBatch(_Options, _transforms.RandomizableTransform):
 
     Calling it with ``keys`` (one non-negative integer per sample, e.g. the
     dataset indices) gives sample ``i`` the curve of ``(seed, keys[i])``, the
-    seed drawn from ``self.R`` for the call: the curve then does not depend on
-    where the sample sits in the batch or which worker collated it.
+    seed being the call's first draw from ``self.R``: for a given random state
+    a sample's curve then depends on its key only, not on where it sits in the
+    batch, on the batch's size or on the other samples.
 
     Examples
     --------
@@ -231,10 +233,14 @@ class RandSmoothGrayValueBatch(_Options, _transforms.RandomizableTransform):
         self._seed = None
 
     def randomize(self, data):
-        """Choose the samples of ``data`` to transform and draw the curves' seed."""
+        """Draw the curves' seed, then choose the samples of ``data`` to transform.
+
+        The seed comes first, so that it depends on ``self.R`` alone, not on
+        the size of the batch.
+        """
+        self._seed = int(self.R.randint(SEED_LIMIT, dtype=np.int64))
         self._selected = self.R.rand(len(data)) < self.prob
         self._do_transform = bool(self._selected.any())
-        self._seed = int(self.R.randint(SEED_LIMIT, dtype=np.int64))
 
     def __call__(self, batch, randomize=True, keys=None):
         """Transform ``batch``; ``randomize=False`` reuses the last choice and curves.
@@ -257,7 +263,7 @@ class RandSmoothGrayValueBatch(_Options, _transforms.RandomizableTransform):
                                   self._row_keys(keys, array)).reshape(array.shape)
         else:
             if _tensors.device_resident(array):
-                out = array.to(_tensors.tensor_dtype(self.dtype))
+                out = array.to(_tensors.tensor_dtype(self.dtype), copy=True)  # never the input
                 chosen = _tensors.torch.as_tensor(chosen, device=array.device)
             else:
                 out = array.astype(self.dtype)

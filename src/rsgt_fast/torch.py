@@ -38,7 +38,7 @@ from .batch import transform_batch as _transform_batch
 
 torch = require("torch", "torch", "rsgt_fast.torch")
 
-__all__ = ["transform_batch", "device_resident", "tensor_dtype"]
+__all__ = ["transform_batch", "device_resident", "tensor_dtype", "numpy_output"]
 
 _OUTPUTS = {torch.float16: "float16", torch.float32: "float32", torch.float64: "float64"}
 
@@ -59,7 +59,7 @@ def _device_engine():
 
 def tensor_dtype(dtype):
     """The torch dtype of an output dtype: ``'float32'``, ``np.float16``, ``torch.float64``..."""
-    name = output_dtype(_output_dtype(dtype)).name
+    name = output_dtype(numpy_output(dtype)).name
     return next(t for t, n in _OUTPUTS.items() if n == name)
 
 
@@ -72,7 +72,12 @@ def device_resident(value):
     return isinstance(value, torch.Tensor) and value.device.type == "cuda"
 
 
-def _output_dtype(dtype):
+def numpy_output(dtype):
+    """An output dtype given the torch way (``torch.float16``) or the numpy way, as numpy's.
+
+    Non-float torch dtypes raise ``ValueError``; anything else is left to
+    the usual check.
+    """
     if isinstance(dtype, torch.dtype):
         if dtype not in _OUTPUTS:
             raise ValueError(f"dtype must be torch.float16, float32 or float64, got {dtype}")
@@ -111,7 +116,7 @@ def transform_batch(x, *, n_sinusoids=N_SINUSOIDS, min_frequency=MIN_FREQUENCY,
         raise ValueError("x is on the meta device and holds no values")
     if x.is_complex() or x.dtype == torch.bfloat16:
         raise TypeError(f"x must hold integers or float16/32/64 values, got {x.dtype}")
-    out_name = output_dtype(_output_dtype(dtype))
+    out_name = output_dtype(numpy_output(dtype))
     if out is not None:
         if not isinstance(out, torch.Tensor):
             raise TypeError(f"out must be a torch.Tensor, got {type(out).__name__}")

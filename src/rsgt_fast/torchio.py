@@ -29,7 +29,8 @@ __all__ = ["RandomSmoothGrayValue", "SmoothGrayValue"]
 
 
 def _check(n_sinusoids, min_frequency, max_frequency, min_max_val, dtype):
-    opts = _validate.curve_options(n_sinusoids, min_frequency, max_frequency, min_max_val, dtype)
+    opts = _validate.curve_options(n_sinusoids, min_frequency, max_frequency, min_max_val,
+                                   _tensors.numpy_output(dtype))
     return (opts.n_sinusoids, opts.min_frequency, opts.max_frequency, opts.min_max_val,
             opts.dtype.name)
 
@@ -51,7 +52,7 @@ class RandomSmoothGrayValue(_tio.transforms.augmentation.RandomTransform,
         ``None``: each image's (or channel's) own min and max.
     channel_wise : bool
         Give each channel its own curve instead of one per image.
-    dtype : {'float32', 'float16', 'float64'}
+    dtype : {'float32', 'float16', 'float64'} or a numpy or torch float dtype
         Data type of the transformed images.
     **kwargs
         ``include``, ``exclude``, ``copy`` etc.: see ``torchio.transforms.Transform``.
