@@ -105,6 +105,19 @@ def test_preview_of_a_volume_with_options(capsys, tmp_path, nifti):
     assert mpimg.imread(target).shape[0] > 100
 
 
+@pytest.mark.parametrize("value, normalize", [(-3024, "ct"), (4000, "ct"), (7, "mr"),
+                                              (7, None)])
+def test_preview_of_a_constant_slice_or_one_outside_the_hu_window(capsys, tmp_path, value,
+                                                                 normalize):
+    source = tmp_path / "padding.npy"
+    np.save(source, np.full((16, 16), value, np.int16))
+    target = tmp_path / "p.png"
+    options = [] if normalize is None else ["--normalize", normalize]
+    status, _, err = run(capsys, "preview", source, "-o", target, *options)
+    assert status == 0 and err == []
+    assert mpimg.imread(target).shape[0] > 100
+
+
 def test_preview_is_reproducible_with_a_seed(capsys, tmp_path):
     for name in ("a.png", "b.png"):
         assert run(capsys, "preview", "--sample", "mr", "-o", tmp_path / name, "--seed", 4)[0] == 0
@@ -120,6 +133,8 @@ def test_preview_is_reproducible_with_a_seed(capsys, tmp_path):
     (["augment", "-o", "out"], "required: INPUT"),
     (["augment", "a.nii", "-o", "out", "--n", "0"], "--n must be >= 1"),
     (["bench", "--size", "x"], "invalid int value"),
+    (["augment", "a.nii", "-o", "out", "--seed", "-1"], "--seed: must be a non-negative"),
+    (["preview", "--sample", "ct", "-o", "x.png", "--seed", "1.5"], "--seed: must be a"),
     ([], "choose a command"),
 ])
 def test_usage_errors_are_one_line_with_status_2(capsys, tmp_path, monkeypatch, argv, message):

@@ -40,6 +40,17 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: error: {message} (see {self.prog} --help)")
 
 
+def _seed(text):
+    """An argparse type: a non-negative integer seed."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
+    return value
+
+
 def _epilog(text):
     return textwrap.dedent(text).strip()
 
@@ -91,7 +102,7 @@ def build_parser():
                          help="PNG file to write")
     preview.add_argument("--n", type=int, default=3,
                          help="transformed versions, 1 to 12 (default 3)")
-    preview.add_argument("--seed", type=int, help="seed of the curves (default: random)")
+    preview.add_argument("--seed", type=_seed, help="seed of the curves (default: random)")
     preview.add_argument("--series", metavar="UID",
                          help="in a DICOM folder with several series, the one to show")
     preview.add_argument("--slice", type=int, metavar="K",
@@ -134,7 +145,7 @@ def build_parser():
     augment.add_argument("-o", "--output-dir", required=True, type=Path, metavar="OUTDIR",
                          help="folder for the outputs (created if missing)")
     augment.add_argument("--n", type=int, default=1, help="copies per input (default 1)")
-    augment.add_argument("--seed", type=int, help="seed of the whole run (default: random)")
+    augment.add_argument("--seed", type=_seed, help="seed of the whole run (default: random)")
     augment.add_argument("--key", choices=["index", "name"], default="index",
                          help="what selects an input's random stream: its position in the "
                               "list (default) or its file name")
@@ -250,7 +261,9 @@ def _preview(args):
     kind = kind if kind in ("ct", "mr") else None
     bounds = _min_max(args.min_max)
     if bounds is None and kind == "ct":
-        bounds = (max(CT_RANGE[0], plane.min().item()), min(CT_RANGE[1], plane.max().item()))
+        # The slice's own range within [-1024, 3071] HU (a single value if it lies outside).
+        bounds = tuple(min(max(v, CT_RANGE[0]), CT_RANGE[1])
+                       for v in (plane.min().item(), plane.max().item()))
     stack = np.broadcast_to(plane, (args.n,) + plane.shape)
     outputs, curves = transform_batch(stack, min_max_val=bounds, rng=args.seed,
                                       return_curves=True)
@@ -302,7 +315,8 @@ def preview_figure(plane, outputs, curves, kind, name, seed):
     shown, (a, b) = _display(plane, kind)
     values, mapped = curves.sample(256)
     unit = " (HU)" if kind == "ct" else ""
-    columns = [("original", shown, values[0], np.clip((values[0] - a) / (b - a), 0, 1), "C7")]
+    identity = np.clip((values[0] - a) / ((b - a) or 1.0), 0, 1)  # a constant slice: a == b
+    columns = [("original", shown, values[0], identity, "C7")]
     columns += [(f"RSGT {k + 1}", outputs[k], values[k], mapped[k], f"C{k % 7}")
                 for k in range(n)]
     for col, (title, picture, x, y, color) in enumerate(columns):
@@ -311,7 +325,8 @@ def preview_figure(plane, outputs, curves, kind, name, seed):
         top.set_title(title, fontsize=10)
         top.set_axis_off()
         bottom.plot(x, y, color=color, linewidth=1.8)
-        bottom.set_xlim(x[0], x[-1])
+        if x[-1] > x[0]:  # a single-valued range keeps matplotlib's own limits
+            bottom.set_xlim(x[0], x[-1])
         bottom.set_ylim(-0.03, 1.03)
         bottom.set_box_aspect(1)
         bottom.grid(alpha=0.3)
