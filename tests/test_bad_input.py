@@ -38,6 +38,8 @@ BATCH_CASES = [
     ({"min_max_val": (5, 1)}, ValueError, "min_max_val must have lo <= hi, got (5, 1)"),
     ({"min_max_val": (0, np.nan)}, ValueError, "min_max_val must be finite"),
     ({"min_max_val": (-np.inf, 0)}, ValueError, "min_max_val must be finite"),
+    ({"min_max_val": (-1e308, 1e308)}, ValueError, "min_max_val must lie within the float64"),
+    ({"min_max_val": (0, 10**400)}, ValueError, "min_max_val must lie within the float64"),
     ({"dtype": "int32"}, ValueError, "dtype must be float16, float32 or float64"),
     ({"dtype": "complex64"}, ValueError, "dtype must be float16, float32 or float64"),
     ({"dtype": "no-such-type"}, TypeError, "dtype must be a float dtype"),
@@ -110,6 +112,7 @@ FACADE_CASES = [
     ({"max_freqency": 0.1}, ValueError, "max_freqency must be greater than min_frequency"),
     ({"min_max_val": (3, 1)}, ValueError, "min_max_val must have lo <= hi"),
     ({"min_max_val": [0]}, ValueError, "min_max_val must be None or a pair"),
+    ({"min_max_val": (-10**400, 0)}, ValueError, "min_max_val must lie within the float64"),
     ({"dtype": "int16"}, ValueError, "dtype must be float16, float32 or float64"),
 ]
 

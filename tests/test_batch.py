@@ -288,3 +288,14 @@ def test_ranges_off_integer_grids_are_not_small(min_max_val):
                                      min_max_val=min_max_val)
     np.testing.assert_allclose(out.astype(np.float64), expected, rtol=0,
                                atol=tolerance(np.float32, 1e-4))
+
+
+@pytest.mark.parametrize("min_max_val", [(0, 1e300), (-1e300, 0.5)])
+def test_float32_input_over_ranges_beyond_float32(min_max_val):
+    # Ranges that float32 cannot hold are placed in float64, without overflow warnings.
+    x = np.linspace(-5, 5, 24, dtype=np.float32).reshape(2, 12)
+    out, curves = transform_batch(x, rng=2, min_max_val=min_max_val, return_curves=True)
+    expected = naive.transform_batch(x, curves.frequencies, curves.amplitudes, curves.offsets,
+                                     min_max_val=min_max_val)
+    np.testing.assert_allclose(out.astype(np.float64), expected, rtol=0,
+                               atol=tolerance(np.float32, 1e-4))

@@ -210,6 +210,8 @@ def test_dict_is_json_and_round_trips_exactly(curves):
     (lambda d: d["frequencies"].pop(), "frequencies"),
     (lambda d: d["ranges"].__setitem__(0, [5, 1]), "ranges"),
     (lambda d: d["ranges"].__setitem__(0, [5]), "ranges"),
+    (lambda d: d["ranges"].__setitem__(0, [0, 10**400]), "ranges must lie within the float64"),
+    (lambda d: d["ranges"].__setitem__(0, [-1e308, 1e308]), "ranges must lie within"),
     (lambda d: d.update(extrema=[[0.0, 1.0]]), "extrema"),
 ])
 def test_malformed_dicts_name_the_field(curves, change, field):

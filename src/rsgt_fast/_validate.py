@@ -11,6 +11,7 @@ import functools
 import math
 import numbers
 import operator
+import sys
 import threading
 from typing import NamedTuple
 
@@ -55,11 +56,11 @@ def given(value):
 
 def real_scalar(value, name):
     """A finite real number (bools are refused)."""
-    if type(value) in (int, float) and math.isfinite(value):  # the usual case, quickly
+    if type(value) is int or (type(value) is float and math.isfinite(value)):  # quickly
         return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {_short(value)}")
-    if not math.isfinite(value):
+    if not isinstance(value, numbers.Integral) and not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {_short(value)}")
     return value
 
@@ -98,7 +99,22 @@ def value_range(value, name="min_max_val"):
     lo, hi = (real_scalar(v, name) for v in value)
     if hi < lo:
         raise ValueError(f"{name} must have lo <= hi, got {_short(value)}")
+    check_span(lo, hi, name)
     return tuple(int(v) if float(v).is_integer() else float(v) for v in (lo, hi))
+
+
+#: The largest float64.
+FLOAT_MAX = sys.float_info.max
+
+
+def check_span(lo, hi, name):
+    """Raise ``ValueError`` unless ``lo``, ``hi`` and ``hi - lo`` are within the float64 range.
+
+    Ranges are placed in float64 arithmetic: wider ones would overflow.
+    """
+    if not (-FLOAT_MAX <= lo and hi <= FLOAT_MAX and hi - lo <= FLOAT_MAX):
+        raise ValueError(f"{name} must lie within the float64 range and span at most "
+                         f"{FLOAT_MAX:.4g}, got ({_short(lo)}, {_short(hi)})")
 
 
 @functools.lru_cache(maxsize=64)

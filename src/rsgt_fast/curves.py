@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._layout import AMPLITUDE, FREQUENCY, PHASE
-from ._validate import AMPLITUDE_LIMIT
+from ._validate import AMPLITUDE_LIMIT, check_span
 
 __all__ = ["Curves", "sample_parameters", "keyed_parameters", "legacy_parameters",
            "engine_curves"]
@@ -304,6 +304,7 @@ class Curves:
             lo, hi = (_exact_number(v, "ranges") for v in pair)
             if not lo <= hi:
                 raise ValueError(f"ranges must have lo <= hi, got {pair!r}")
+            check_span(lo, hi, "ranges")
             bounds.append((lo, hi))
         if extrema is not None:
             extrema = _frozen(extrema)

@@ -47,6 +47,7 @@ CHUNK = 1 << 16
 #: are at most 65536 wide, so nothing changes but the arithmetic stays exact).
 _FAR = float(1 << 40)
 _INT64 = 1 << 63
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def rows(array):
@@ -131,10 +132,15 @@ def _route(kind, itemsize, float32_in, pair, out_dtype, small_table):
             return "index", np.float64, False
         return "interp", np.float64, integral_range(pair)
     lo, hi = float(pair[0]), float(pair[1])
-    if (float32_in and out_dtype != np.float64 and float(np.float32(lo)) == lo
-            and float(np.float32(hi)) == hi and position_unit(lo, hi) == 0.5):
+    if (float32_in and out_dtype != np.float64 and _is_float32(lo) and _is_float32(hi)
+            and position_unit(lo, hi) == 0.5):
         return "interp", np.float32, False
     return "interp", np.float64, False
+
+
+def _is_float32(value):
+    """Whether the float ``value`` is a float32 value (no overflow warning for others)."""
+    return abs(value) <= _FLOAT32_MAX and float(np.float32(value)) == value
 
 
 def make_plans(dtype, size, kind, curve, bounds, out_dtype):
