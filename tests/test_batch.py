@@ -299,3 +299,12 @@ def test_float32_input_over_ranges_beyond_float32(min_max_val):
                                      min_max_val=min_max_val)
     np.testing.assert_allclose(out.astype(np.float64), expected, rtol=0,
                                atol=tolerance(np.float32, 1e-4))
+
+
+def test_out_of_the_other_byte_order():
+    x = np.random.default_rng(6).integers(-1024, 3072, (2, 300, 300)).astype(np.int16)
+    for shape in (x.shape, (2, 12, 10)):
+        part = x[:, :shape[1], :shape[2]]
+        out = np.empty(part.shape, ">f4")
+        assert transform_batch(part, rng=4, dtype=">f4", out=out) is out
+        np.testing.assert_array_equal(out, transform_batch(part, rng=4))

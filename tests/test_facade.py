@@ -243,3 +243,11 @@ def test_many_seeds_bit_identical():
     image = np.random.default_rng(5).integers(-1024, 3072, size=(16, 16), dtype=np.int16)
     for seed in range(300):
         assert_identical(*both(image, seed, dtype=("float32", "float16")[seed % 2]))
+
+
+@pytest.mark.parametrize("out_dtype", [">f4", ">f2", np.dtype(">f8"), "<f4", "=f8"])
+def test_byte_order_of_the_output_dtype_is_kept(out_dtype):
+    image = np.random.default_rng(3).integers(-1024, 3072, (24, 20))
+    expected, actual = both(image, 5, dtype=out_dtype)
+    assert actual.dtype == expected.dtype == np.dtype(out_dtype)
+    assert_identical(expected, actual)

@@ -255,7 +255,7 @@ def out_array(out, shape, dtype, source, name="out"):
         raise TypeError(f"{name} must be a numpy array, got {type(out).__name__}")
     if out.shape != shape:
         raise ValueError(f"{name} must have shape {shape}, got {out.shape}")
-    if out.dtype != dtype:
+    if out.dtype != dtype and out.dtype.newbyteorder("=") != dtype:  # either byte order
         raise ValueError(f"{name} has dtype {out.dtype} but dtype={dtype} was requested")
     if not out.flags.writeable:
         raise ValueError(f"{name} must be writeable")

@@ -116,7 +116,7 @@ def random_smooth_grayvalue_transform(
     min_frequency, max_freqency : float
         Range of the random frequencies.
     dtype : {'float32', 'float16', 'float64'}
-        Output dtype.
+        Output dtype (a byte order given with it, ``'>f4'`` say, is kept).
     min_max_val : (lo, hi) or None
         Input range mapped onto the curve; values outside are clipped.  ``None``
         uses the image's min and max.
@@ -174,6 +174,10 @@ def random_smooth_grayvalue_transform(
                     result.reshape(1, -1))
         else:
             result, _ = apply(x2, "int", curve, [(lo, hi)], shape, opts.dtype)
+    if type(dtype) is not str or dtype[:1] in "<>=|!":
+        requested = np.dtype(dtype)
+        if requested != result.dtype:  # a byte order asked for, as rsgt returns it
+            result = result.astype(requested)
     return result
 
 

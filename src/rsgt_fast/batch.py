@@ -77,8 +77,8 @@ def transform_batch(x, *, n_sinusoids=N_SINUSOIDS, min_frequency=MIN_FREQUENCY,
         ``x``; no random number is drawn and no range is scanned.  Cannot be
         combined with ``rng``, ``keys``, ``min_max_val`` or curve options.
     out : ndarray, optional
-        Array of ``x``'s shape and dtype ``dtype`` to write into; it may be
-        ``x`` itself for an in-place float transform.
+        Array of ``x``'s shape and dtype ``dtype`` (either byte order) to
+        write into; it may be ``x`` itself for an in-place float transform.
     return_curves : bool
         Also return the :class:`~rsgt_fast.Curves` that were applied.
 
