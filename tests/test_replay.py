@@ -164,6 +164,11 @@ def test_length_indexing_and_concatenation(curves):
         curves[3]
     with pytest.raises(TypeError):
         curves[1.5]
+    assert len(curves[[]]) == len(curves[3:]) == 0 and curves[[]] == curves[3:]
+    assert curves[[-1]] == curves[2:]
+    for bad in ([3], [0, -4]):
+        with pytest.raises(IndexError, match="out of range for 3 curves"):
+            curves[bad]
     with pytest.raises(ValueError, match="different n_sinusoids"):
         Curves.concatenate([curves, transform_batch(np.ones((1, 3)), rng=0, n_sinusoids=2,
                                                     return_curves=True)[1]])

@@ -366,6 +366,12 @@ class Curves:
                 index = np.flatnonzero(index)
             elif index.ndim != 1 or (index.size and index.dtype.kind not in "iu"):
                 raise TypeError("Curves indices must be ints, slices or sequences of ints")
+            else:
+                index = index.astype(np.intp)  # an empty list comes as floats
+                n = len(self)
+                outside = index[(index < -n) | (index >= n)]
+                if outside.size:
+                    raise IndexError(f"index {outside[0]} is out of range for {n} curves")
         rows = np.arange(len(self))[index]
         return Curves(self.frequencies[rows], self.amplitudes[rows], self.offsets[rows],
                       [self.bounds[r] for r in rows.tolist()],
