@@ -39,6 +39,8 @@ BATCH_CASES = [
     ({"min_max_val": (0, np.nan)}, ValueError, "min_max_val must be finite"),
     ({"min_max_val": (-np.inf, 0)}, ValueError, "min_max_val must be finite"),
     ({"min_max_val": (-1e308, 1e308)}, ValueError, "min_max_val must lie within the float64"),
+    ({"min_max_val": {0, 100}}, ValueError, "min_max_val must be None or a pair"),
+    ({"min_max_val": {0: 1, 100: 2}}, ValueError, "min_max_val must be None or a pair"),
     ({"min_max_val": (0, 10**400)}, ValueError, "min_max_val must lie within the float64"),
     ({"dtype": "int32"}, ValueError, "dtype must be float16, float32 or float64"),
     ({"dtype": "complex64"}, ValueError, "dtype must be float16, float32 or float64"),

@@ -13,6 +13,7 @@ import numbers
 import operator
 import sys
 import threading
+from collections.abc import Mapping, Set
 from typing import NamedTuple
 
 import numpy as np
@@ -94,7 +95,8 @@ def value_range(value, name="min_max_val"):
     """``None`` or ``(lo, hi)`` with finite ``lo <= hi``; integral values come back as ints."""
     if value is None:
         return None
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:
+    if (isinstance(value, (str, bytes, Set, Mapping)) or not hasattr(value, "__len__")
+            or len(value) != 2):  # sets and mappings have no order to read (lo, hi) from
         raise ValueError(f"{name} must be None or a pair (lo, hi), got {_short(value)}")
     lo, hi = (real_scalar(v, name) for v in value)
     if hi < lo:
