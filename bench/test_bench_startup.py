@@ -27,8 +27,8 @@ path, variant = sys.argv[1], sys.argv[2]
 n = 1 << 19 if variant == "parallel" else 1 << 12
 ramp = np.arange(2 * n) % 4000
 calls = {
-    "int16, full table": lambda: rsgt_fast.transform_batch(
-        (ramp - 1024).astype(np.int16).reshape(2, -1), rng=0),
+    "int16, full table": lambda: rsgt_fast.transform_batch(  # one element: a full table
+        (ramp - 1024).astype(np.int16).reshape(1 if variant == "parallel" else 2, -1), rng=0),
     "int16, clamped table": lambda: rsgt_fast.transform_batch(
         (ramp - 1024).astype(np.int16).reshape(2, -1)[:, :n // 3], rng=0, min_max_val=(0, 900)),
     "int32, wide range (interpolated)": lambda: rsgt_fast.transform_batch(

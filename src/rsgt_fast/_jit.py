@@ -97,9 +97,20 @@ def cache_location():
     return None
 
 
-def helper(fn):
-    """Compile a scalar helper; helpers hold no ``prange`` and are shared by both variants."""
-    return _njit(fn)
+def helper(fn=None, *, from_python=False):
+    """Compile a helper: a function called by kernels (and, ``from_python``, by Python).
+
+    Helpers hold no ``prange`` and are shared by both variants.  Those called
+    only by kernels get no Python wrapper and no cache entry of their own:
+    their code is linked into each calling kernel, which is cached whole, so
+    both would only cost compile time.
+    """
+    if fn is None:
+        return lambda f: helper(f, from_python=from_python)
+    if from_python:
+        return _njit(fn)
+    return numba.njit(cache=False, no_cpython_wrapper=True, no_cfunc_wrapper=True,
+                      **OPTIONS)(fn)
 
 
 def serial_kernel(fn):

@@ -635,7 +635,7 @@ def sample_curve(curve, values, chunk):
         _sample_chunk(np.int64(t), chunk, curve, values)
 
 
-@helper
+@helper(from_python=True)
 def scale_table(curve, error, values, table, finish):
     """Samples ``values`` (within ``error`` of numpy's) scaled onto [0, 1], rounded into ``table``.
 
@@ -692,7 +692,7 @@ def rsgt_sample(curve, n, j):
     return y
 
 
-@helper
+@helper(from_python=True)
 def sines(x):
     """``sin`` of every value, as the compiled code computes it."""
     out = np.empty_like(x)

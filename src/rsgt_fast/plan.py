@@ -37,9 +37,9 @@ GRID_MAX = 1 << 16
 #: integer input (promised within 1e-6 of rsgt's formula) and the rest
 #: (promised within 1e-4 of the exact curve).
 DENSE_TOLERANCE = {"int": 1e-8, "float": 1e-6, "half": 1e-6}
-#: 8/16-bit input gets a table entry per representable value once it holds
-#: this many times as many values as the table (both tables give the same
-#: results; the full one needs no clamping).
+#: 8/16-bit input gets a table entry per representable value once each
+#: element holds this many times as many values as the table (both tables
+#: give the same results; the full one needs no clamping).
 FULL_TABLE_MIN = 16
 #: Elements per parallel task.
 CHUNK = 1 << 16
@@ -154,9 +154,10 @@ def make_plans(dtype, size, kind, curve, bounds, out_dtype):
     itemsize = dtype.itemsize
     on_ints = [kind == "int" and integral_range(p) and p[1] - p[0] < GRID_MAX for p in bounds]
     # 8/16-bit rows on integer grids may take either table (the same values):
-    # the full one pays off on large inputs and is needed by dense rows.
+    # the full one pays off on large elements (each element has its own, so
+    # it is the element's size that counts) and is needed by dense rows.
     exact = all(on_ints)
-    small_table = exact and size < FULL_TABLE_MIN << (8 * itemsize)
+    small_table = exact and size // len(bounds) < FULL_TABLE_MIN << (8 * itemsize)
     if small_table or (exact and itemsize > 2):
         # Every element on an integer grid with a table per range: what _route
         # gives each of them, decided once.

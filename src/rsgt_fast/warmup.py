@@ -62,7 +62,7 @@ def _paths(dtype, out_dtypes, parallel):
         bits = 8 * dtype.itemsize
         sizes.append((_jit.SERIAL_BELOW // 2 + 1, False))
         if dtype.kind in "biu" and bits <= 16 and FULL_TABLE_MIN << bits > _jit.SERIAL_BELOW:
-            sizes.append(((FULL_TABLE_MIN << bits) // 2 + 1, False))  # the full-table variant
+            sizes.append((FULL_TABLE_MIN << bits, False))  # the full-table variant
     ranges = [None, (0, 150)]
     if dtype.kind in "iu" and dtype.itemsize >= 4:
         ranges.append((0, 4 * GRID_MAX))  # interpolated integer ranges
