@@ -1,15 +1,16 @@
 """Every compiled function of rsgt_fast, and nothing else.
 
 Arrays arrive 2-D and C-contiguous: ``x`` and ``out`` are ``(B, N)``, one row
-per batch element.  Parallel loops run over *tasks*: elements, for the
-kernels that build curves and tables, and chunks of one row, for those that
-map voxels, so that a batch of one still keeps every core busy; a task's
-index is made an int64 first, so that the serial and the parallel variant of
-a kernel share every helper's compiled code.  Tables are built by kernels
-that never see the input, so the costly curve code compiles once per output
-dtype rather than once per input dtype.  The packed arguments (``curve``,
-``place``, ``clip``, ``grid``, ``job``) are described in :mod:`._layout`;
-kernels draw no random numbers.
+per batch element.  A kernel's first argument is ``tasks``, the task numbers
+it runs, and its body is one loop over them (see :class:`._jit.Kernel`): a
+task is an element, for the kernels that sample curves and fill tables, or a
+chunk of one row, for those that map voxels, so that a batch of one still
+keeps every core busy.  Kernels take arrays and scalars only.  The costly
+curve code lives in one kernel, :func:`sample_grids`, which never sees the
+input or the output, so it compiles once per process whatever the dtypes and
+tables; the kernels that fill tables from its grids are small.  The packed
+arguments (``curve``, ``place``, ``clip`` and the grid arrays) are described
+in :mod:`._layout`; kernels draw no random numbers.
 
 Helpers are never called with an integer literal (``f(x, 0)``) but with an
 int64 (``f(x, np.int64(0))``): numba compiles a helper once more for every
@@ -22,12 +23,10 @@ Output arrays of itemsize 2 hold float16 bit patterns (the output viewed as
 import math
 
 import numpy as np
-from numba import prange
-
 from ._jit import helper, kernel, serial_kernel
 from ._layout import (
     AMPLITUDE, BASE, CLIP_HI, CLIP_LO, FREQUENCY, HI, LAST, LO, PHASE, SCALE, UNIT, UNIT_LO,
-    YMAX, YMIN,
+    YMAX, YMIN, Grid,
 )
 
 TWO_PI = 2.0 * math.pi
@@ -162,7 +161,7 @@ def extremes_of(values):
 
 
 @kernel
-def chunk_minmax(x, other, chunk, x_parts, other_parts):
+def chunk_minmax(tasks, x, other, chunk, x_parts, other_parts):
     """(minimum, maximum) of each task's chunk of ``x`` into ``x_parts[task]`` and, where
     ``other_parts`` has rows, of ``other`` into ``other_parts[task]``.
 
@@ -175,8 +174,8 @@ def chunk_minmax(x, other, chunk, x_parts, other_parts):
     """
     n_chunks = (x.shape[1] + chunk - 1) // chunk
     both = other_parts.shape[0] > 0
-    for t in prange(x_parts.shape[0]):
-        b, start, stop = task_span(np.int64(t), n_chunks, chunk, x.shape[1])
+    for t in tasks:
+        b, start, stop = task_span(t, n_chunks, chunk, x.shape[1])
         x_parts[t, 0], x_parts[t, 1] = extremes_of(x[b, start:stop])
         if both:
             other_parts[t, 0], other_parts[t, 1] = extremes_of(other[b, start:stop])
@@ -406,35 +405,40 @@ def fill_pairs(b, grid, pairs):
         row[j] = complex(previous, 0.0)
 
 
-# ------------------------------------------------------------------ tables from curves
+# ------------------------------------------------------------------ grids and tables
 #
-# One task per element: sample its curve, find its extrema, fill its table.
+# One task per element.  The grid arrays are those of ``_layout.Grid``.
 
 
 @kernel
-def lookup_tables(curve, grid, place, entries, table):
-    """Tables with an entry per value of an 8/16-bit dtype (or float16 pattern)."""
-    for i in prange(table.shape[0]):
-        b = np.int64(i)
+def sample_grids(tasks, curve, points, dense, values, extrema):
+    """Each element's curve sampled on its grid, and the extrema that scale it."""
+    grid = Grid(points, dense, values, extrema)
+    for b in tasks:
         build_grid(b, curve, grid)
+
+
+@kernel
+def lookup_tables(tasks, points, dense, values, extrema, place, entries, table):
+    """Tables with an entry per value of an 8/16-bit dtype (or float16 pattern)."""
+    grid = Grid(points, dense, values, extrema)
+    for b in tasks:
         fill_lookup(b, grid, place, entries, table)
 
 
 @kernel
-def index_tables(curve, grid, table):
+def index_tables(tasks, points, dense, values, extrema, table):
     """Tables with an entry per integer of each element's range."""
-    for i in prange(table.shape[0]):
-        b = np.int64(i)
-        build_grid(b, curve, grid)
+    grid = Grid(points, dense, values, extrema)
+    for b in tasks:
         fill_index(b, grid, table)
 
 
 @kernel
-def pair_tables(curve, grid, pairs):
+def pair_tables(tasks, points, dense, values, extrema, pairs):
     """(value, step) pairs of each element's grid, for interpolation."""
-    for i in prange(pairs.shape[0]):
-        b = np.int64(i)
-        build_grid(b, curve, grid)
+    grid = Grid(points, dense, values, extrema)
+    for b in tasks:
         fill_pairs(b, grid, pairs)
 
 
@@ -451,8 +455,8 @@ def small_index_rows(x, curve, own, ranges, extrema, out):
     row's minimum and maximum.  Per row: the range, the
     curve on its integer grid and the extrema of the samples (into
     ``extrema``), the normalised table and the gather.  The helpers and the
-    arithmetic are those of ``chunk_minmax``, ``index_tables`` and
-    ``lookup_index``, so the results are the same bits; only the calls and
+    arithmetic are those of ``chunk_minmax``, ``sample_grids``,
+    ``index_tables`` and ``lookup_index``, so the results are the same bits; only the calls and
     the planning between them are gone, which is most of what a call on a
     small image costs.  Rows must not be empty.
     """
@@ -484,26 +488,25 @@ def small_index_rows(x, curve, own, ranges, extrema, out):
 
 # ------------------------------------------------------------------ gathers
 #
-# Parallel loops over chunks of rows: map each voxel through its row's table.
+# Tasks are chunks of rows: map each voxel through its row's table.
 
 
 @helper
-def gather_lookup(task, n_chunks, x, table, out, job):
+def gather_lookup(task, n_chunks, x, table, out, chunk, offset):
     """``out = table[b, x + offset]`` over one task (8/16-bit input, no clamping)."""
-    b, start, stop = task_span(task, n_chunks, job.chunk, x.shape[1])
+    b, start, stop = task_span(task, n_chunks, chunk, x.shape[1])
     # Slices indexed from 0 let the compiler drop negative-index checks and vectorise.
     xb = x[b, start:stop]
     ob = out[b, start:stop]
     tb = table[b]
-    offset = job.offset
     for i in range(stop - start):
         ob[i] = tb[np.uint64(np.int64(xb[i]) + offset)]
 
 
 @helper
-def gather_index(task, n_chunks, x, clip, place, table, out, job):
+def gather_index(task, n_chunks, x, clip, place, table, out, chunk):
     """``out = table[b, BASE + clamp(x, CLIP_LO, CLIP_HI) - CLIP_LO]`` over one task."""
-    b, start, stop = task_span(task, n_chunks, job.chunk, x.shape[1])
+    b, start, stop = task_span(task, n_chunks, chunk, x.shape[1])
     xb = x[b, start:stop]
     ob = out[b, start:stop]
     tb = table[b, np.int64(place[b, BASE]):]
@@ -523,7 +526,7 @@ def _blend(ob, first, m, pairs, idx, frac):
 
 
 @helper
-def gather_interp(task, n_chunks, x, place, pairs, out, job):
+def gather_interp(task, n_chunks, x, place, pairs, out, chunk):
     """Each value's position on its row's grid, interpolated between two grid values.
 
     The arithmetic is in ``place``'s float type: a value is clamped to
@@ -531,7 +534,7 @@ def gather_interp(task, n_chunks, x, place, pairs, out, job):
     blocks: positions (vectorised; positions are never negative, so
     truncation is the floor), then one load and one blend per value.
     """
-    b, start, stop = task_span(task, n_chunks, job.chunk, x.shape[1])
+    b, start, stop = task_span(task, n_chunks, chunk, x.shape[1])
     xb = x[b, start:stop]
     ob = out[b, start:stop]
     lo = place[b, LO]
@@ -556,14 +559,14 @@ def gather_interp(task, n_chunks, x, place, pairs, out, job):
 
 
 @helper
-def gather_interp_integers(task, n_chunks, x, clip, place, pairs, out, job):
+def gather_interp_integers(task, n_chunks, x, clip, place, pairs, out, chunk):
     """:func:`gather_interp` for integers over integral ranges, in integer arithmetic.
 
     A value is clamped to ``clip`` and its distance from ``CLIP_LO`` taken
     modulo 2**64, which is exact for every integer dtype, so 64-bit values
     far from zero keep every digit; ``BASE`` is ``CLIP_LO``'s grid position.
     """
-    b, start, stop = task_span(task, n_chunks, job.chunk, x.shape[1])
+    b, start, stop = task_span(task, n_chunks, chunk, x.shape[1])
     xb = x[b, start:stop]
     ob = out[b, start:stop]
     scale = place[b, SCALE]
@@ -587,52 +590,47 @@ def gather_interp_integers(task, n_chunks, x, clip, place, pairs, out, job):
 
 
 @kernel
-def lookup(x, table, out, job):
-    """``out[b, i] = table[b, x[b, i] + job.offset]`` (8/16-bit input, no clamping)."""
-    n_chunks = (x.shape[1] + job.chunk - 1) // job.chunk
-    for t in prange(x.shape[0] * n_chunks):
-        gather_lookup(np.int64(t), n_chunks, x, table, out, job)
+def lookup(tasks, x, table, out, chunk, offset):
+    """``out[b, i] = table[b, x[b, i] + offset]`` (8/16-bit input, no clamping)."""
+    n_chunks = (x.shape[1] + chunk - 1) // chunk
+    for t in tasks:
+        gather_lookup(t, n_chunks, x, table, out, chunk, offset)
 
 
 @kernel
-def lookup_index(x, clip, place, table, out, job):
+def lookup_index(tasks, x, clip, place, table, out, chunk):
     """``out[b, i] = table[b, BASE + clamp(x[b, i], CLIP_LO, CLIP_HI) - CLIP_LO]``."""
-    n_chunks = (x.shape[1] + job.chunk - 1) // job.chunk
-    for t in prange(x.shape[0] * n_chunks):
-        gather_index(np.int64(t), n_chunks, x, clip, place, table, out, job)
+    n_chunks = (x.shape[1] + chunk - 1) // chunk
+    for t in tasks:
+        gather_index(t, n_chunks, x, clip, place, table, out, chunk)
 
 
 @kernel
-def interpolate(x, place, pairs, out, job):
+def interpolate(tasks, x, place, pairs, out, chunk):
     """Every value interpolated on its row's grid (:func:`gather_interp`)."""
-    n_chunks = (x.shape[1] + job.chunk - 1) // job.chunk
-    for t in prange(x.shape[0] * n_chunks):
-        gather_interp(np.int64(t), n_chunks, x, place, pairs, out, job)
+    n_chunks = (x.shape[1] + chunk - 1) // chunk
+    for t in tasks:
+        gather_interp(t, n_chunks, x, place, pairs, out, chunk)
 
 
 @kernel
-def interpolate_integers(x, clip, place, pairs, out, job):
+def interpolate_integers(tasks, x, clip, place, pairs, out, chunk):
     """Every integer interpolated on its row's grid (:func:`gather_interp_integers`)."""
-    n_chunks = (x.shape[1] + job.chunk - 1) // job.chunk
-    for t in prange(x.shape[0] * n_chunks):
-        gather_interp_integers(np.int64(t), n_chunks, x, clip, place, pairs, out, job)
+    n_chunks = (x.shape[1] + chunk - 1) // chunk
+    for t in tasks:
+        gather_interp_integers(t, n_chunks, x, clip, place, pairs, out, chunk)
 
 
 # ------------------------------------------------------------------ rsgt's table
 
 
-@helper
-def _sample_chunk(task, chunk, curve, values):
-    start = task * chunk
-    sample_block(curve, np.int64(0), values.shape[0], start, min(start + chunk, values.shape[0]),
-                 values)
-
-
 @kernel
-def sample_curve(curve, values, chunk):
+def sample_curve(tasks, curve, values, chunk):
     """``values`` = raw curve 0 on ``len(values)`` points, one chunk of them per task."""
-    for t in prange((values.shape[0] + chunk - 1) // chunk):
-        _sample_chunk(np.int64(t), chunk, curve, values)
+    n = values.shape[0]
+    for t in tasks:
+        start = t * chunk
+        sample_block(curve, np.int64(0), n, start, min(start + chunk, n), values)
 
 
 @helper(from_python=True)
@@ -742,32 +740,34 @@ def _ct_task(task, n_chunks, x, consts, out, chunk):
 
 
 @kernel
-def ct_float(x, consts, out, chunk):
+def ct_float(tasks, x, consts, out, chunk):
     """``clip(x + 1000, 0, 4096)`` in ``x``'s float type, cast to the output, / 4096.
 
     ``consts`` holds 1000, 0 and 4096 in ``x``'s dtype; the steps and their
     rounding are those of ``rsgt.normalization.normalize_ct_scan``.
     """
     n_chunks = (x.shape[1] + chunk - 1) // chunk
-    for t in prange(x.shape[0] * n_chunks):
-        _ct_task(np.int64(t), n_chunks, x, consts, out, chunk)
+    for t in tasks:
+        _ct_task(t, n_chunks, x, consts, out, chunk)
 
 
 @kernel
-def key_histogram(x, code, bins, hist):
+def key_histogram(tasks, x, code, bins, hist):
     """Counts of ``(order_key >> shift) + offset`` into ``hist[p]``, one task per part ``p``.
 
-    ``bins`` is ``(shift, offset)``; 1-D ``x`` is split into ``len(hist)``
-    contiguous parts; ``code`` is ``(kind, magnitude, exponent)`` as for
+    ``bins`` holds ``(shift, offset)``; 1-D ``x`` is split into ``len(hist)``
+    contiguous parts; ``code`` holds ``(kind, magnitude, exponent)`` as for
     :func:`order_key`.
     """
     n = x.shape[0]
     n_parts = hist.shape[0]
     per = (n + n_parts - 1) // n_parts
-    kind, magnitude, _ = code
-    shift, offset = bins
+    kind = code[0]
+    magnitude = code[1]
+    shift = bins[0]
+    offset = bins[1]
     sign_shift = x.itemsize * 8 - 1
-    for p in prange(n_parts):
+    for p in tasks:
         hp = hist[p]
         for i in range(p * per, min(n, (p + 1) * per)):
             k = order_key(x[i], kind, magnitude, sign_shift)
@@ -775,7 +775,7 @@ def key_histogram(x, code, bins, hist):
 
 
 @kernel
-def collect_bin(x, code, bins, target, starts, keys):
+def collect_bin(tasks, x, code, bins, target, starts, keys):
     """Order keys of the values in bin ``target``, written from ``starts[p]`` for part ``p``.
 
     The parts and ``bins`` are those of :func:`key_histogram` (``len(starts)`` parts).
@@ -783,10 +783,12 @@ def collect_bin(x, code, bins, target, starts, keys):
     n = x.shape[0]
     n_parts = starts.shape[0]
     per = (n + n_parts - 1) // n_parts
-    kind, magnitude, _ = code
-    shift, offset = bins
+    kind = code[0]
+    magnitude = code[1]
+    shift = bins[0]
+    offset = bins[1]
     sign_shift = x.itemsize * 8 - 1
-    for p in prange(n_parts):
+    for p in tasks:
         w = starts[p]
         for i in range(p * per, min(n, (p + 1) * per)):
             k = order_key(x[i], kind, magnitude, sign_shift)
@@ -821,11 +823,11 @@ def _mr_task(task, n_chunks, x, bounds, out, chunk):
 
 
 @kernel
-def mr_affine(x, bounds, out, chunk):
+def mr_affine(tasks, x, bounds, out, chunk):
     """``clip((cast(x) - p5) / (p95 - p5), 0, 1)`` in float64; 0.5 where that is 0/0.
 
     ``bounds`` holds p5, p95 and a flag: non-zero casts ``x`` to float32 first.
     """
     n_chunks = (x.shape[1] + chunk - 1) // chunk
-    for t in prange(x.shape[0] * n_chunks):
-        _mr_task(np.int64(t), n_chunks, x, bounds, out, chunk)
+    for t in tasks:
+        _mr_task(t, n_chunks, x, bounds, out, chunk)

@@ -20,7 +20,7 @@ import numpy as np
 from ._jit import SERIAL_BELOW
 from ._kernels import (
     index_tables, interpolate, interpolate_integers, lookup, lookup_index, lookup_tables,
-    pair_tables, small_index_rows,
+    pair_tables, sample_grids, small_index_rows,
 )
 from ._layout import (
     BASE, HI, LAST, LO, N_PLACE, SCALE, UNIT, UNIT_LO, Grid, Job,
@@ -28,8 +28,8 @@ from ._layout import (
 from .curves import dense_grid_points, position_unit
 
 __all__ = ["Plan", "make_plans", "build_tables", "run", "apply", "small_rows", "fits_small",
-           "rows", "clip_bounds",
-           "clamped_bounds", "integral_range", "lookup_table", "index_table", "CHUNK"]
+           "rows", "clip_bounds", "clamped_bounds", "integral_range", "lookup_table",
+           "index_table", "chunk_tasks", "CHUNK"]
 
 #: Integer ranges holding at most this many values get one grid point per value.
 GRID_MAX = 1 << 16
@@ -243,25 +243,32 @@ def _entries(dtype, half):
 
 
 def build_tables(plan, dtype, curve, table_dtype):
-    """Each element's table for ``plan`` on rows of ``dtype``: one kernel call.
+    """Each element's table for ``plan`` on rows of ``dtype``: two kernel calls, one
+    sampling the curves and one filling the tables.
 
     ``table_dtype`` is the output's (``uint16`` for float16 bit patterns);
     interpolating plans get (value, step) pairs as complex numbers of the
-    working float type instead.  Fills ``plan.grid.extrema``.
+    working float type instead.  Fills ``plan.grid.values`` and ``plan.grid.extrema``.
     """
     grid = plan.grid
     n_rows, width = grid.values.shape
+    sample_grids(n_rows, curve, *grid)
     if plan.table == "lookup":
         table = np.empty((n_rows, 1 << (8 * np.dtype(dtype).itemsize)), table_dtype)
-        lookup_tables(curve, grid, plan.place, _entries(dtype, plan.job.half_in), table)
+        lookup_tables(n_rows, *grid, plan.place, _entries(dtype, plan.job.half_in), table)
     elif plan.table == "index":
         table = np.empty((n_rows, max(width, 2)), table_dtype)
-        index_tables(curve, grid, table)
+        index_tables(n_rows, *grid, table)
     else:
         table = np.empty((n_rows, width),
                          np.complex64 if plan.place.dtype == np.float32 else np.complex128)
-        pair_tables(curve, grid, table)
+        pair_tables(n_rows, *grid, table)
     return table
+
+
+def chunk_tasks(x2, chunk):
+    """Tasks of a kernel that maps rows ``x2`` in chunks of ``chunk`` values: one per chunk."""
+    return x2.shape[0] * -(-x2.shape[1] // chunk)
 
 
 def run(plan, x2, curve, out2):
@@ -272,14 +279,15 @@ def run(plan, x2, curve, out2):
     """
     job = plan.job
     table = build_tables(plan, x2.dtype, curve, out2.dtype)
+    tasks = chunk_tasks(x2, job.chunk)
     if plan.table == "lookup":
-        lookup(x2, table, out2, job)
+        lookup(tasks, x2, table, out2, job.chunk, job.offset)
     elif plan.table == "index":
-        lookup_index(x2, plan.clip, plan.place, table, out2, job)
+        lookup_index(tasks, x2, plan.clip, plan.place, table, out2, job.chunk)
     elif job.integer:
-        interpolate_integers(x2, plan.clip, plan.place, table, out2, job)
+        interpolate_integers(tasks, x2, plan.clip, plan.place, table, out2, job.chunk)
     else:
-        interpolate(x2, plan.place, table, out2, job)
+        interpolate(tasks, x2, plan.place, table, out2, job.chunk)
 
 
 def apply(x2, kind, curve, bounds, shape, out_dtype, out=None):
@@ -306,7 +314,8 @@ def apply(x2, kind, curve, bounds, shape, out_dtype, out=None):
 def _output(x2, shape, out_dtype, out):
     """The array to write (``out`` itself where it can be written directly) and its
     ``(B, N)`` view, as ``uint16`` for float16."""
-    direct = out is not None and out.flags.c_contiguous and out.dtype.isnative
+    direct = (out is not None and out.flags.c_contiguous and out.flags.aligned
+              and out.dtype.isnative)
     result = out if direct else np.empty(shape, out_dtype)
     out2 = result.reshape(x2.shape[0], -1)
     if out_dtype == np.float16:
@@ -357,11 +366,11 @@ def _job(offset, half_in, integer):
 def lookup_table(x2, table, out2):
     """``out2 = table[x2 - dtype min]``: a full table of an 8/16-bit dtype, one call."""
     offset = -int_limits(x2.dtype)[0] if x2.dtype.kind in "iu" else 0
-    lookup(x2, table, out2, _job(offset, False, False))
+    lookup(chunk_tasks(x2, CHUNK), x2, table, out2, CHUNK, offset)
 
 
 def index_table(x2, clip, base, table, out2):
     """``out2 = table[base + clamp(x2, clip) - clip lo]`` (one row of bounds per element)."""
     place = np.zeros((x2.shape[0], N_PLACE))
     place[:, BASE] = base
-    lookup_index(x2, clip, place, table, out2, _job(0, False, False))
+    lookup_index(chunk_tasks(x2, CHUNK), x2, clip, place, table, out2, CHUNK)
