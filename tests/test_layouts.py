@@ -219,14 +219,19 @@ def test_in_place_on_views(layout, dtype, tmp_path):
                                       err_msg="in-place transform wrote outside its view")
 
 
-@pytest.mark.parametrize("order", ["C", "F", "strided"])
-def test_out_argument_layouts(order):
+@pytest.mark.parametrize("size", ["small", "large"])
+@pytest.mark.parametrize("order", ["C", "F", "strided", "unaligned"])
+def test_out_argument_layouts(order, size):
     """A separate ``out`` array of any writeable layout receives exactly the result."""
-    x = _values("int16", SMALL, seed=6)
+    x = _values("int16", SMALL if size == "small" else LARGE, seed=6)
     expected = rsgt_fast.transform_batch(x, rng=10)
     if order == "strided":
         holder = np.full((x.shape[0], 2 * x.shape[1]) + x.shape[2:], -7.0, np.float32)
         out = holder[:, ::2]
+    elif order == "unaligned":  # C-contiguous, one byte past an aligned address
+        holder = None
+        out = np.frombuffer(bytearray(x.size * 4 + 1), np.float32, x.size, 1).reshape(x.shape)
+        assert not out.flags.aligned and out.flags.c_contiguous and out.flags.writeable
     else:
         holder = None
         out = np.full(x.shape, -7.0, np.float32, order=order)
