@@ -265,16 +265,42 @@ def test_small_batch_writes_into_out_of_any_layout():
     np.testing.assert_array_equal(strided, expected)
 
 
-def test_batches_at_the_small_limit_agree_on_both_sides():
-    from rsgt_fast._jit import SERIAL_BELOW
-    from rsgt_fast.plan import fits_small, rows
+@pytest.mark.parametrize("n_rows", [2, 40])  # serial and parallel
+def test_batches_at_the_small_limit_agree_on_both_sides(n_rows):
+    from rsgt_fast.plan import CHUNK, fits_small, rows
 
-    base = np.random.default_rng(4).integers(-1024, 3072, SERIAL_BELOW).astype(np.int16)
-    below, at = base[:SERIAL_BELOW - 2].reshape(2, -1), base.reshape(2, -1)
-    assert fits_small(*rows(below)) and not fits_small(*rows(at))
-    for x in (below, at):
+    base = np.random.default_rng(4).integers(-1024, 3072, (n_rows, CHUNK + 1)).astype(np.int16)
+    below, above = base[:, :CHUNK], base
+    assert fits_small(*rows(below)) and not fits_small(*rows(above))
+    for x in (below, above):
         np.testing.assert_array_equal(transform_batch(x, rng=5),
                                       _general_engine(x, "float32", 5)[0])
+
+
+@pytest.mark.parametrize("min_max_val", [None, (-500, 2000)])
+@pytest.mark.parametrize("out_dtype", [np.float16, np.float32])
+def test_batches_of_small_elements_in_parallel_give_the_serial_bits(min_max_val, out_dtype,
+                                                                   monkeypatch):
+    from rsgt_fast import _kernels, thread_limit
+    from rsgt_fast._jit import serial_reason
+
+    x = np.random.default_rng(8).integers(-1024, 3072, (24, 48, 40)).astype(np.int16)
+    if serial_reason(x.size) is not None:
+        pytest.skip(f"this process runs serially: {serial_reason(x.size)}")
+    ran = []
+    parallel = _kernels.small_index_rows.parallel
+    monkeypatch.setattr(_kernels.small_index_rows, "parallel",
+                        lambda *args: ran.append(args[0].shape) or parallel(*args))
+    out, curves = transform_batch(x, rng=6, dtype=out_dtype, min_max_val=min_max_val,
+                                  return_curves=True)
+    assert ran == [(24, 1)]  # one call, a task per element
+    with thread_limit(1):
+        serial = transform_batch(x, rng=6, dtype=out_dtype, min_max_val=min_max_val)
+    expected, bounds, extrema = _general_engine(x, out_dtype, 6, min_max_val)
+    np.testing.assert_array_equal(out.view(np.uint8), serial.view(np.uint8))
+    np.testing.assert_array_equal(out.view(np.uint8), expected.view(np.uint8))
+    assert curves.bounds == tuple(bounds)
+    np.testing.assert_array_equal(curves.extrema, extrema)
 
 
 @pytest.mark.parametrize("min_max_val", [(0, 65536), (0.5, 100), (-2**63 - 1, -2**63 + 5)])

@@ -35,7 +35,7 @@ from collections.abc import Iterator
 import numba
 import numpy as np
 
-__all__ = ["thread_limit", "kernel", "serial_kernel", "helper", "engine", "serial_reason"]
+__all__ = ["thread_limit", "kernel", "helper", "engine", "serial_reason"]
 
 logger = logging.getLogger("rsgt_fast")
 
@@ -115,13 +115,6 @@ def helper(fn=None, *, from_python=False):
                       **OPTIONS)(fn)
 
 
-def serial_kernel(fn):
-    """Compile a kernel that only ever runs serially: it is called with its
-    arguments as they are, never touches the threading layer, and so is safe
-    wherever it is called."""
-    return _njit(fn)
-
-
 def _renamed(fn, suffix):
     # numba's cache file name comes from the qualified name, and its index key
     # does not tell the variants apart: give each variant its own name so the
@@ -137,16 +130,11 @@ def _renamed(fn, suffix):
 
 @functools.lru_cache(maxsize=64)
 def _tasks(count):
-    """Task numbers ``0 .. count - 1``, read-only, as the serial and parallel variants take them."""
-    tasks = np.arange(count, dtype=np.int64).reshape(count, 1)
+    """Task numbers ``0 .. count - 1``, read-only: as the serial variant takes them
+    (1-D) and as the parallel one does (a column, one task per call)."""
+    tasks = np.arange(count, dtype=np.int64)
     tasks.flags.writeable = False
-    return tasks
-
-
-def _type_key(value):
-    if isinstance(value, np.ndarray):
-        return value.dtype, value.ndim
-    return type(value)
+    return tasks, tasks.reshape(count, 1)
 
 
 class Kernel:
@@ -184,7 +172,7 @@ class Kernel:
 
     def parallel(self, tasks, *args):
         """Run the tasks ``tasks`` (a ``(T, 1)`` array) on numba's threading layer."""
-        key = tuple(map(_type_key, args))
+        key = tuple([(a.dtype, a.ndim) if isinstance(a, np.ndarray) else type(a) for a in args])
         gufunc = self._gufuncs.get(key)
         if gufunc is None:
             gufunc = self._gufuncs[key] = self._build(args)
@@ -219,11 +207,11 @@ class Kernel:
     def __call__(self, n_tasks, *args):
         """Run ``n_tasks`` tasks in the variant chosen by the innermost :func:`engine`
         block (serial outside one)."""
-        tasks = _tasks(n_tasks)
+        flat, column = _tasks(n_tasks)
         if _VARIANT.get() == "parallel":
-            self.parallel(tasks, *args)
+            self.parallel(column, *args)
         else:
-            self.serial(tasks.reshape(-1), *args)
+            self.serial(flat, *args)
 
 
 def _caches(dispatcher):

@@ -23,7 +23,7 @@ Output arrays of itemsize 2 hold float16 bit patterns (the output viewed as
 import math
 
 import numpy as np
-from ._jit import helper, kernel, serial_kernel
+from ._jit import helper, kernel
 from ._layout import (
     AMPLITUDE, BASE, CLIP_HI, CLIP_LO, FREQUENCY, HI, LAST, LO, PHASE, SCALE, UNIT, UNIT_LO,
     YMAX, YMIN, Grid,
@@ -442,26 +442,25 @@ def pair_tables(tasks, points, dense, values, extrema, pairs):
         fill_pairs(b, grid, pairs)
 
 
-# ------------------------------------------------------------------ small batches
+# ------------------------------------------------------------------ small elements
 
 
-@serial_kernel
-def small_index_rows(x, curve, own, ranges, extrema, out):
-    """The whole transform of a small 8/16-bit batch on integer grids, in one call.
+@kernel
+def small_index_rows(tasks, x, curve, own, ranges, extrema, out):
+    """The whole transform of small 8/16-bit elements on integer grids, one task per element.
 
     ``ranges[b]`` holds element ``b``'s range, that range clamped to the
     dtype and the table index of the clamped low end, ``(lo, hi, clip lo,
     clip hi, base)``, as int64: given, or with ``own`` filled here from the
-    row's minimum and maximum.  Per row: the range, the
-    curve on its integer grid and the extrema of the samples (into
-    ``extrema``), the normalised table and the gather.  The helpers and the
-    arithmetic are those of ``chunk_minmax``, ``sample_grids``,
-    ``index_tables`` and ``lookup_index``, so the results are the same bits; only the calls and
-    the planning between them are gone, which is most of what a call on a
-    small image costs.  Rows must not be empty.
+    row's minimum and maximum.  Per row: the range, the curve on its integer
+    grid and the extrema of the samples (into ``extrema``), the normalised
+    table and the gather.  The helpers and the arithmetic are those of
+    ``chunk_minmax``, ``sample_grids``, ``index_tables`` and ``lookup_index``,
+    so the results are the same bits; only the calls and the planning
+    between them are gone, which is most of what a call on small images
+    costs.  Rows must not be empty.
     """
-    for i in range(x.shape[0]):
-        b = np.int64(i)
+    for b in tasks:
         if own:
             lo, hi = extremes_of(x[b])
             ranges[b, 0] = ranges[b, 2] = np.int64(lo)

@@ -129,10 +129,11 @@ def transform_batch(x, *, n_sinusoids=N_SINUSOIDS, min_frequency=MIN_FREQUENCY,
 
     x2, kind = rows(array)
     if curves is None and fits_small(x2, kind, opts.min_max_val):
-        # Small 8/16-bit batches on integer grids: one serial call does it all.
+        # Small 8/16-bit elements on integer grids: one call does it all.
         curve = draw_parameters(source, keys, x2.shape[0], opts)
-        result, ranges, extrema = small_rows(x2, curve, array.shape, opts.dtype,
-                                             opts.min_max_val, out)
+        with engine(x2.size):
+            result, ranges, extrema = small_rows(x2, curve, array.shape, opts.dtype,
+                                                 opts.min_max_val, out)
         if return_curves:
             return result, engine_curves(curve, ranges.tolist(), extrema)
         return result

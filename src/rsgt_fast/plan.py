@@ -17,7 +17,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._jit import SERIAL_BELOW
 from ._kernels import (
     index_tables, interpolate, interpolate_integers, lookup, lookup_index, lookup_tables,
     pair_tables, sample_grids, small_index_rows,
@@ -331,10 +330,12 @@ def _finish(result, out):
 
 
 def fits_small(x2, kind, bounds=None):
-    """Whether rows ``x2`` may take :func:`small_rows`: 8/16-bit integers, too few
-    values to share out between threads, over their own ranges (``bounds``
-    ``None``) or one integral range of at most ``GRID_MAX`` integers."""
-    if not (kind == "int" and x2.dtype.itemsize <= 2 and 0 < x2.size < SERIAL_BELOW):
+    """Whether rows ``x2`` may take :func:`small_rows`: 8/16-bit integers in elements
+    of at most ``CHUNK`` values (as much as one task of the general route maps),
+    over their own ranges (``bounds`` ``None``) or one integral range of at
+    most ``GRID_MAX`` integers."""
+    if not (kind == "int" and x2.dtype.itemsize <= 2 and x2.size > 0
+            and x2.shape[1] <= CHUNK):
         return False
     return bounds is None or (integral_range(bounds) and -_INT64 <= bounds[0]
                               and bounds[1] < _INT64 and bounds[1] - bounds[0] < GRID_MAX)
@@ -343,9 +344,9 @@ def fits_small(x2, kind, bounds=None):
 def small_rows(x2, curve, shape, out_dtype, bounds=None, out=None):
     """:func:`apply` for rows that pass :func:`fits_small` with ``bounds``.
 
-    One serial kernel call (scans,) samples, tabulates and maps every row;
-    the results are the bits that scanning and :func:`apply` give.  Returns
-    the result, the ``(B, 2)`` int64 ranges and the ``(B, 2)`` extrema.
+    One kernel call (scans,) samples, tabulates and maps every row, one task
+    per row; the results are the bits that scanning and :func:`apply` give.
+    Returns the result, the ``(B, 2)`` int64 ranges and the ``(B, 2)`` extrema.
     """
     result, out2 = _output(x2, shape, out_dtype, out)
     n_rows = x2.shape[0]
@@ -354,7 +355,7 @@ def small_rows(x2, curve, shape, out_dtype, bounds=None, out=None):
         (lo, hi), = clamped_bounds(x2.dtype, [bounds])
         ranges[:] = (*bounds, lo, hi, min(max(lo - bounds[0], 0), bounds[1] - bounds[0]))
     extrema = np.empty((n_rows, 2))
-    small_index_rows(x2, curve, bounds is None, ranges, extrema, out2)
+    small_index_rows(n_rows, x2, curve, bounds is None, ranges, extrema, out2)
     return _finish(result, out), ranges[:, :2], extrema
 
 

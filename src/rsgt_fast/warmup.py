@@ -23,7 +23,7 @@ from ._validate import input_dtype, output_dtype
 from .augmentation import random_smooth_grayvalue_transform
 from .batch import transform_batch
 from .normalization import normalize_ct_scan, normalize_mr_scan
-from .plan import FULL_TABLE_MIN, GRID_MAX
+from .plan import CHUNK, FULL_TABLE_MIN, GRID_MAX
 
 __all__ = ["warmup", "Warmup", "DTYPES"]
 
@@ -42,35 +42,37 @@ class Warmup(NamedTuple):
     parallel: bool
 
 
-def _inputs(dtype, elements):
-    """Two-row inputs of ``dtype`` with ``elements`` values each, spanning a modest range."""
+def _inputs(dtype, elements, n_rows=2):
+    """``n_rows`` rows of ``dtype`` with ``elements`` values each, spanning a modest range."""
     values = np.arange(elements) % 200
     if dtype.kind == "b":
-        return (values % 2).astype(bool).reshape(1, -1).repeat(2, axis=0)
-    return values.astype(dtype).reshape(1, -1).repeat(2, axis=0)
+        values = values % 2
+    return values.astype(dtype).reshape(1, -1).repeat(n_rows, axis=0)
 
 
 def _paths(dtype, out_dtypes, parallel):
     """The calls that compile each path for input ``dtype``, and whether each runs serially.
 
-    Tiny inputs take the one-call path of small batches; inputs just too large
-    for it compile the general serial kernels (under ``thread_limit(1)``) and,
-    where this process may use them, the parallel ones.
+    Small elements take the one-call route of small 8/16-bit elements, serially
+    or, in batches large enough, in parallel; elements just too large for it
+    take the general kernels, serially (under ``thread_limit(1)``) and, where
+    this process may use them, in parallel.
     """
-    sizes = [(64, True), (_jit.SERIAL_BELOW // 2 + 1, True)]
+    general = CHUNK + 1
+    sizes = [(64, 2, True), (general, 2, True)]
     if parallel:
         bits = 8 * dtype.itemsize
-        sizes.append((_jit.SERIAL_BELOW // 2 + 1, False))
-        if dtype.kind in "biu" and bits <= 16 and FULL_TABLE_MIN << bits > _jit.SERIAL_BELOW:
-            sizes.append((FULL_TABLE_MIN << bits, False))  # the full-table variant
+        sizes += [(64, _jit.SERIAL_BELOW // 64, False), (general, 2, False)]
+        if dtype.kind in "biu" and bits <= 16 and FULL_TABLE_MIN << bits > general:
+            sizes.append((FULL_TABLE_MIN << bits, 1, False))  # the full-table variant
     ranges = [None, (0, 150)]
     if dtype.kind in "iu" and dtype.itemsize >= 4:
         ranges.append((0, 4 * GRID_MAX))  # interpolated integer ranges
     if dtype.kind == "f":
         ranges.append((0.1, 150.3))  # ranges placed in float64 arithmetic
     calls = []
-    for n, serial in sizes:
-        x = _inputs(dtype, n)
+    for n, n_rows, serial in sizes:
+        x = _inputs(dtype, n, n_rows)
         first = len(calls)
         for out in out_dtypes:
             for bounds in ranges:
