@@ -77,9 +77,10 @@ def test_a_kernel_outside_an_engine_block_runs_serially(monkeypatch):
     x = np.zeros((2, 1 << 20), np.uint8)
     table = np.zeros((2, 256), np.float32)
     out = np.empty(x.shape, np.float32)
-    _kernels.lookup(32, x, table, out, 1 << 16, 0)
+    job = _layout.Job(chunk=1 << 16, offset=0, half_in=False, integer=False)
+    _kernels.lookup(x, table, out, job)
     with _jit.engine(x.size):
-        _kernels.lookup(32, x, table, out, 1 << 16, 0)
+        _kernels.lookup(x, table, out, job)
     expected = "serial" if _jit.serial_reason(x.size) else "parallel"
     assert spy.calls == ["serial", expected]
 
@@ -158,12 +159,11 @@ rsgt_fast.transform_batch(ramp.astype(np.float32).reshape(2, -1), rng=0)
 random_smooth_grayvalue_transform(ramp.astype(np.int16))
 found = {}
 for name, value in vars(_kernels).items():
-    if hasattr(value, "parallel_signatures"):  # a kernel: both variants
-        signatures = value.serial.signatures + value.parallel_signatures
-    else:
-        signatures = getattr(value, "signatures", None)
-    if signatures is not None:
-        found.setdefault(name, set()).update(map(str, signatures))
+    for dispatcher in (getattr(value, v, None) for v in ("serial", "parallel", "compiled")):
+        if dispatcher is None and hasattr(value, "signatures"):
+            dispatcher = value
+        if dispatcher is not None:
+            found.setdefault(name, set()).update(map(str, dispatcher.signatures))
 print(json.dumps({name: sorted(sigs) for name, sigs in found.items()}))
 """
 

@@ -1,10 +1,9 @@
 """Every numba option, the cache fallback and the serial/parallel choice.
 
-Each kernel is compiled twice from the same Python source, a loop over its
-tasks (see :class:`Kernel`): a ``parallel`` variant (a gufunc whose tasks
-numba's threading layer shares out) and a ``serial`` variant (the loop as
-written).  The serial one never touches the threading layer, which makes it
-safe where the parallel one is not:
+Each kernel is compiled twice from the same Python source: a ``parallel``
+variant (``prange`` runs on numba's threading layer) and a ``serial`` variant
+(``prange`` is a plain ``range``).  The serial one never touches the threading
+layer, which makes it safe where the parallel one is not:
 
 * in a process forked from a parent that already used a parallel region
   (GNU OpenMP, numba's usual layer on Linux, kills such a child);
@@ -23,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import functools
 import logging
 import os
 import sys
@@ -35,7 +33,7 @@ from collections.abc import Iterator
 import numba
 import numpy as np
 
-__all__ = ["thread_limit", "kernel", "helper", "engine", "serial_reason"]
+__all__ = ["thread_limit", "kernel", "serial_kernel", "helper", "engine", "serial_reason"]
 
 logger = logging.getLogger("rsgt_fast")
 
@@ -102,7 +100,7 @@ def cache_location():
 def helper(fn=None, *, from_python=False):
     """Compile a helper: a function called by kernels (and, ``from_python``, by Python).
 
-    Helpers hold no loop over tasks and are shared by both variants.  Those called
+    Helpers hold no ``prange`` and are shared by both variants.  Those called
     only by kernels get no Python wrapper and no cache entry of their own:
     their code is linked into each calling kernel, which is cached whole, so
     both would only cost compile time.
@@ -115,10 +113,16 @@ def helper(fn=None, *, from_python=False):
                       **OPTIONS)(fn)
 
 
+def serial_kernel(fn):
+    """Compile a kernel that only ever runs serially: it holds no ``prange`` and
+    never touches the threading layer, so it is safe wherever it is called."""
+    return _njit(fn)
+
+
 def _renamed(fn, suffix):
     # numba's cache file name comes from the qualified name, and its index key
-    # does not tell the variants apart: give each variant its own name so the
-    # serial variant can never load the parallel one's machine code.
+    # does not include the ``parallel`` flag: give each variant its own name so
+    # the serial variant can never load the parallel one's machine code.
     clone = types.FunctionType(
         fn.__code__, fn.__globals__, fn.__name__ + suffix, fn.__defaults__, fn.__closure__
     )
@@ -128,99 +132,22 @@ def _renamed(fn, suffix):
     return clone
 
 
-@functools.lru_cache(maxsize=64)
-def _tasks(count):
-    """Task numbers ``0 .. count - 1``, read-only: as the serial variant takes them
-    (1-D) and as the parallel one does (a column, one task per call)."""
-    tasks = np.arange(count, dtype=np.int64)
-    tasks.flags.writeable = False
-    return tasks, tasks.reshape(count, 1)
-
-
 class Kernel:
-    """A kernel compiled in a serial and a parallel variant from one function.
-
-    The function's first argument is ``tasks``, a 1-D array of task numbers,
-    and its body is one loop over them; its other arguments are C-contiguous
-    arrays and scalars.  Called as ``kernel(n_tasks, *args)``.
-
-    * ``serial``: the function compiled as it stands; one call runs every task
-      in turn and never touches the threading layer.
-    * ``parallel``: the same function as a numba generalized ufunc on the
-      ``parallel`` target, one per argument types, built on first use.  The
-      gufunc loops over the tasks, one task per call of the function, and
-      numba's threading layer shares them out between threads.
-
-    A ``prange`` loop would do the same, but numba compiles a parallel loop's
-    body as a function of its own on top of the function around it, which
-    costs about three times the compile time of a gufunc on an empty cache.
-    Arrays are passed to the gufunc as they are (numpy copies no input whose
-    dtype, alignment and byte order already match the signature), so the
-    function writes into the caller's arrays exactly as the serial variant does.
-    """
+    """A kernel compiled in a parallel and a serial variant."""
 
     def __init__(self, fn):
         self.__name__ = fn.__name__
         self.__doc__ = fn.__doc__
-        self.serial = _njit(_renamed(fn, "__serial"))
-        #: Whether both variants keep what they compile in numba's on-disk cache.
-        self.cached = _caches(self.serial)
-        self._source = _renamed(fn, "__parallel")
-        self._gufuncs = {}
-        #: Signatures of the parallel gufuncs built so far in this process.
-        self.parallel_signatures = []
+        self.parallel = _njit(_renamed(fn, "__parallel"), parallel=True)
+        self.serial = _njit(_renamed(fn, "__serial"), parallel=False)
 
-    def parallel(self, tasks, *args):
-        """Run the tasks ``tasks`` (a ``(T, 1)`` array) on numba's threading layer."""
-        key = tuple([(a.dtype, a.ndim) if isinstance(a, np.ndarray) else type(a) for a in args])
-        gufunc = self._gufuncs.get(key)
-        if gufunc is None:
-            gufunc = self._gufuncs[key] = self._build(args)
-        with np.errstate(all="ignore"):  # numpy would report the kernels' float flags
-            gufunc(tasks, *args)
-
-    def _build(self, args):
-        """The parallel gufunc for arguments of the types of ``args``."""
-        arg_types = []
-        layout = ["(task)"]
-        for i, value in enumerate(args):
-            if isinstance(value, np.ndarray):
-                if not (value.flags.c_contiguous and value.flags.aligned
-                        and value.dtype.isnative):
-                    raise ValueError(f"{self.__name__}: argument {i + 1} is not a C-contiguous, "
-                                     "aligned, native array")
-                arg_types.append(numba.types.Array(numba.typeof(value).dtype, value.ndim, "C"))
-                layout.append("(" + ",".join(f"a{i}d{k}" for k in range(value.ndim)) + ")")
-            else:
-                arg_types.append(numba.typeof(value))
-                layout.append("()")
-        if numba.config.DISABLE_JIT:
-            return lambda tasks, *args: self._source(tasks.reshape(-1), *args)
-        signature = numba.types.void(numba.types.Array(numba.types.int64, 1, "C"), *arg_types)
-        self.parallel_signatures.append(signature)
-        options = {"fastmath": OPTIONS["fastmath"], "boundscheck": OPTIONS["boundscheck"]}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", numba.NumbaWarning)
-            return numba.guvectorize([signature], ",".join(layout), target="parallel",
-                                     cache=self.cached, **options)(self._source)
-
-    def __call__(self, n_tasks, *args):
-        """Run ``n_tasks`` tasks in the variant chosen by the innermost :func:`engine`
-        block (serial outside one)."""
-        flat, column = _tasks(n_tasks)
-        if _VARIANT.get() == "parallel":
-            self.parallel(column, *args)
-        else:
-            self.serial(flat, *args)
-
-
-def _caches(dispatcher):
-    """Whether ``dispatcher`` keeps what it compiles in numba's on-disk cache."""
-    return getattr(getattr(dispatcher, "_cache", None), "_impl", None) is not None
+    def __call__(self, *args):
+        """Run the variant chosen by the innermost :func:`engine` block (serial outside one)."""
+        return getattr(self, _VARIANT.get() or "serial")(*args)
 
 
 def kernel(fn):
-    """Compile ``fn`` (whose first argument is its tasks) as a :class:`Kernel`."""
+    """Compile ``fn`` (which may use ``prange``) as a :class:`Kernel`."""
     return Kernel(fn)
 
 

@@ -1,16 +1,18 @@
 """Every compiled function of rsgt_fast, and nothing else.
 
 Arrays arrive 2-D and C-contiguous: ``x`` and ``out`` are ``(B, N)``, one row
-per batch element.  A kernel's first argument is ``tasks``, the task numbers
-it runs, and its body is one loop over them (see :class:`._jit.Kernel`): a
-task is an element, for the kernels that sample curves and fill tables, or a
-chunk of one row, for those that map voxels, so that a batch of one still
-keeps every core busy.  Kernels take arrays and scalars only.  The costly
-curve code lives in one kernel, :func:`sample_grids`, which never sees the
-input or the output, so it compiles once per process whatever the dtypes and
-tables; the kernels that fill tables from its grids are small.  The packed
-arguments (``curve``, ``place``, ``clip`` and the grid arrays) are described
-in :mod:`._layout`; kernels draw no random numbers.
+per batch element.  Parallel loops run over *tasks*: elements, for the
+kernels that build curves and tables, and chunks of one row, for those that
+map voxels, so that a batch of one still keeps every core busy; a task's
+index is made an int64 first, so that the serial and the parallel variant of
+a kernel share every helper's compiled code.  The costly curve code lives in
+one serial kernel, :func:`sample_grids`, which never sees the input or the
+output, so it compiles once per process whatever the dtypes; the kernels
+that fill tables from its grids are serial too (a batch's tables cost little
+next to its voxels, and a parallel loop around the curve code would cost
+about a second more to compile).  The packed arguments (``curve``,
+``place``, ``clip``, ``grid``, ``job``) are described in :mod:`._layout`;
+kernels draw no random numbers.
 
 Helpers are never called with an integer literal (``f(x, 0)``) but with an
 int64 (``f(x, np.int64(0))``): numba compiles a helper once more for every
@@ -23,10 +25,12 @@ Output arrays of itemsize 2 hold float16 bit patterns (the output viewed as
 import math
 
 import numpy as np
-from ._jit import helper, kernel
+from numba import prange
+
+from ._jit import helper, kernel, serial_kernel
 from ._layout import (
     AMPLITUDE, BASE, CLIP_HI, CLIP_LO, FREQUENCY, HI, LAST, LO, PHASE, SCALE, UNIT, UNIT_LO,
-    YMAX, YMIN, Grid,
+    YMAX, YMIN,
 )
 
 TWO_PI = 2.0 * math.pi
@@ -161,7 +165,7 @@ def extremes_of(values):
 
 
 @kernel
-def chunk_minmax(tasks, x, other, chunk, x_parts, other_parts):
+def chunk_minmax(x, other, chunk, x_parts, other_parts):
     """(minimum, maximum) of each task's chunk of ``x`` into ``x_parts[task]`` and, where
     ``other_parts`` has rows, of ``other`` into ``other_parts[task]``.
 
@@ -174,8 +178,8 @@ def chunk_minmax(tasks, x, other, chunk, x_parts, other_parts):
     """
     n_chunks = (x.shape[1] + chunk - 1) // chunk
     both = other_parts.shape[0] > 0
-    for t in tasks:
-        b, start, stop = task_span(t, n_chunks, chunk, x.shape[1])
+    for t in prange(x_parts.shape[0]):
+        b, start, stop = task_span(np.int64(t), n_chunks, chunk, x.shape[1])
         x_parts[t, 0], x_parts[t, 1] = extremes_of(x[b, start:stop])
         if both:
             other_parts[t, 0], other_parts[t, 1] = extremes_of(other[b, start:stop])
@@ -407,46 +411,42 @@ def fill_pairs(b, grid, pairs):
 
 # ------------------------------------------------------------------ grids and tables
 #
-# One task per element.  The grid arrays are those of ``_layout.Grid``.
+# Element by element: sample its curve and find its extrema, then fill its table.
 
 
-@kernel
-def sample_grids(tasks, curve, points, dense, values, extrema):
+@serial_kernel
+def sample_grids(curve, grid):
     """Each element's curve sampled on its grid, and the extrema that scale it."""
-    grid = Grid(points, dense, values, extrema)
-    for b in tasks:
-        build_grid(b, curve, grid)
+    for i in range(grid.points.shape[0]):
+        build_grid(np.int64(i), curve, grid)
 
 
-@kernel
-def lookup_tables(tasks, points, dense, values, extrema, place, entries, table):
+@serial_kernel
+def lookup_tables(grid, place, entries, table):
     """Tables with an entry per value of an 8/16-bit dtype (or float16 pattern)."""
-    grid = Grid(points, dense, values, extrema)
-    for b in tasks:
-        fill_lookup(b, grid, place, entries, table)
+    for i in range(table.shape[0]):
+        fill_lookup(np.int64(i), grid, place, entries, table)
 
 
-@kernel
-def index_tables(tasks, points, dense, values, extrema, table):
+@serial_kernel
+def index_tables(grid, table):
     """Tables with an entry per integer of each element's range."""
-    grid = Grid(points, dense, values, extrema)
-    for b in tasks:
-        fill_index(b, grid, table)
+    for i in range(table.shape[0]):
+        fill_index(np.int64(i), grid, table)
 
 
-@kernel
-def pair_tables(tasks, points, dense, values, extrema, pairs):
+@serial_kernel
+def pair_tables(grid, pairs):
     """(value, step) pairs of each element's grid, for interpolation."""
-    grid = Grid(points, dense, values, extrema)
-    for b in tasks:
-        fill_pairs(b, grid, pairs)
+    for i in range(pairs.shape[0]):
+        fill_pairs(np.int64(i), grid, pairs)
 
 
 # ------------------------------------------------------------------ small elements
 
 
 @kernel
-def small_index_rows(tasks, x, curve, own, ranges, extrema, out):
+def small_index_rows(x, curve, own, ranges, extrema, out):
     """The whole transform of small 8/16-bit elements on integer grids, one task per element.
 
     ``ranges[b]`` holds element ``b``'s range, that range clamped to the
@@ -460,7 +460,8 @@ def small_index_rows(tasks, x, curve, own, ranges, extrema, out):
     between them are gone, which is most of what a call on small images
     costs.  Rows must not be empty.
     """
-    for b in tasks:
+    for i in prange(x.shape[0]):
+        b = np.int64(i)
         if own:
             lo, hi = extremes_of(x[b])
             ranges[b, 0] = ranges[b, 2] = np.int64(lo)
@@ -487,25 +488,26 @@ def small_index_rows(tasks, x, curve, own, ranges, extrema, out):
 
 # ------------------------------------------------------------------ gathers
 #
-# Tasks are chunks of rows: map each voxel through its row's table.
+# Parallel loops over chunks of rows: map each voxel through its row's table.
 
 
 @helper
-def gather_lookup(task, n_chunks, x, table, out, chunk, offset):
+def gather_lookup(task, n_chunks, x, table, out, job):
     """``out = table[b, x + offset]`` over one task (8/16-bit input, no clamping)."""
-    b, start, stop = task_span(task, n_chunks, chunk, x.shape[1])
+    b, start, stop = task_span(task, n_chunks, job.chunk, x.shape[1])
     # Slices indexed from 0 let the compiler drop negative-index checks and vectorise.
     xb = x[b, start:stop]
     ob = out[b, start:stop]
     tb = table[b]
+    offset = job.offset
     for i in range(stop - start):
         ob[i] = tb[np.uint64(np.int64(xb[i]) + offset)]
 
 
 @helper
-def gather_index(task, n_chunks, x, clip, place, table, out, chunk):
+def gather_index(task, n_chunks, x, clip, place, table, out, job):
     """``out = table[b, BASE + clamp(x, CLIP_LO, CLIP_HI) - CLIP_LO]`` over one task."""
-    b, start, stop = task_span(task, n_chunks, chunk, x.shape[1])
+    b, start, stop = task_span(task, n_chunks, job.chunk, x.shape[1])
     xb = x[b, start:stop]
     ob = out[b, start:stop]
     tb = table[b, np.int64(place[b, BASE]):]
@@ -525,7 +527,7 @@ def _blend(ob, first, m, pairs, idx, frac):
 
 
 @helper
-def gather_interp(task, n_chunks, x, place, pairs, out, chunk):
+def gather_interp(task, n_chunks, x, place, pairs, out, job):
     """Each value's position on its row's grid, interpolated between two grid values.
 
     The arithmetic is in ``place``'s float type: a value is clamped to
@@ -533,7 +535,7 @@ def gather_interp(task, n_chunks, x, place, pairs, out, chunk):
     blocks: positions (vectorised; positions are never negative, so
     truncation is the floor), then one load and one blend per value.
     """
-    b, start, stop = task_span(task, n_chunks, chunk, x.shape[1])
+    b, start, stop = task_span(task, n_chunks, job.chunk, x.shape[1])
     xb = x[b, start:stop]
     ob = out[b, start:stop]
     lo = place[b, LO]
@@ -558,14 +560,14 @@ def gather_interp(task, n_chunks, x, place, pairs, out, chunk):
 
 
 @helper
-def gather_interp_integers(task, n_chunks, x, clip, place, pairs, out, chunk):
+def gather_interp_integers(task, n_chunks, x, clip, place, pairs, out, job):
     """:func:`gather_interp` for integers over integral ranges, in integer arithmetic.
 
     A value is clamped to ``clip`` and its distance from ``CLIP_LO`` taken
     modulo 2**64, which is exact for every integer dtype, so 64-bit values
     far from zero keep every digit; ``BASE`` is ``CLIP_LO``'s grid position.
     """
-    b, start, stop = task_span(task, n_chunks, chunk, x.shape[1])
+    b, start, stop = task_span(task, n_chunks, job.chunk, x.shape[1])
     xb = x[b, start:stop]
     ob = out[b, start:stop]
     scale = place[b, SCALE]
@@ -589,47 +591,46 @@ def gather_interp_integers(task, n_chunks, x, clip, place, pairs, out, chunk):
 
 
 @kernel
-def lookup(tasks, x, table, out, chunk, offset):
-    """``out[b, i] = table[b, x[b, i] + offset]`` (8/16-bit input, no clamping)."""
-    n_chunks = (x.shape[1] + chunk - 1) // chunk
-    for t in tasks:
-        gather_lookup(t, n_chunks, x, table, out, chunk, offset)
+def lookup(x, table, out, job):
+    """``out[b, i] = table[b, x[b, i] + job.offset]`` (8/16-bit input, no clamping)."""
+    n_chunks = (x.shape[1] + job.chunk - 1) // job.chunk
+    for t in prange(x.shape[0] * n_chunks):
+        gather_lookup(np.int64(t), n_chunks, x, table, out, job)
 
 
 @kernel
-def lookup_index(tasks, x, clip, place, table, out, chunk):
+def lookup_index(x, clip, place, table, out, job):
     """``out[b, i] = table[b, BASE + clamp(x[b, i], CLIP_LO, CLIP_HI) - CLIP_LO]``."""
-    n_chunks = (x.shape[1] + chunk - 1) // chunk
-    for t in tasks:
-        gather_index(t, n_chunks, x, clip, place, table, out, chunk)
+    n_chunks = (x.shape[1] + job.chunk - 1) // job.chunk
+    for t in prange(x.shape[0] * n_chunks):
+        gather_index(np.int64(t), n_chunks, x, clip, place, table, out, job)
 
 
 @kernel
-def interpolate(tasks, x, place, pairs, out, chunk):
+def interpolate(x, place, pairs, out, job):
     """Every value interpolated on its row's grid (:func:`gather_interp`)."""
-    n_chunks = (x.shape[1] + chunk - 1) // chunk
-    for t in tasks:
-        gather_interp(t, n_chunks, x, place, pairs, out, chunk)
+    n_chunks = (x.shape[1] + job.chunk - 1) // job.chunk
+    for t in prange(x.shape[0] * n_chunks):
+        gather_interp(np.int64(t), n_chunks, x, place, pairs, out, job)
 
 
 @kernel
-def interpolate_integers(tasks, x, clip, place, pairs, out, chunk):
+def interpolate_integers(x, clip, place, pairs, out, job):
     """Every integer interpolated on its row's grid (:func:`gather_interp_integers`)."""
-    n_chunks = (x.shape[1] + chunk - 1) // chunk
-    for t in tasks:
-        gather_interp_integers(t, n_chunks, x, clip, place, pairs, out, chunk)
+    n_chunks = (x.shape[1] + job.chunk - 1) // job.chunk
+    for t in prange(x.shape[0] * n_chunks):
+        gather_interp_integers(np.int64(t), n_chunks, x, clip, place, pairs, out, job)
 
 
 # ------------------------------------------------------------------ rsgt's table
 
 
-@kernel
-def sample_curve(tasks, curve, values, chunk):
-    """``values`` = raw curve 0 on ``len(values)`` points, one chunk of them per task."""
+@serial_kernel
+def sample_curve(curve, values, chunk):
+    """``values`` = raw curve 0 on ``len(values)`` points, ``chunk`` of them at a time."""
     n = values.shape[0]
-    for t in tasks:
-        start = t * chunk
-        sample_block(curve, np.int64(0), n, start, min(start + chunk, n), values)
+    for start in range(0, n, chunk):
+        sample_block(curve, np.int64(0), n, np.int64(start), min(start + chunk, n), values)
 
 
 @helper(from_python=True)
@@ -739,34 +740,32 @@ def _ct_task(task, n_chunks, x, consts, out, chunk):
 
 
 @kernel
-def ct_float(tasks, x, consts, out, chunk):
+def ct_float(x, consts, out, chunk):
     """``clip(x + 1000, 0, 4096)`` in ``x``'s float type, cast to the output, / 4096.
 
     ``consts`` holds 1000, 0 and 4096 in ``x``'s dtype; the steps and their
     rounding are those of ``rsgt.normalization.normalize_ct_scan``.
     """
     n_chunks = (x.shape[1] + chunk - 1) // chunk
-    for t in tasks:
-        _ct_task(t, n_chunks, x, consts, out, chunk)
+    for t in prange(x.shape[0] * n_chunks):
+        _ct_task(np.int64(t), n_chunks, x, consts, out, chunk)
 
 
 @kernel
-def key_histogram(tasks, x, code, bins, hist):
+def key_histogram(x, code, bins, hist):
     """Counts of ``(order_key >> shift) + offset`` into ``hist[p]``, one task per part ``p``.
 
-    ``bins`` holds ``(shift, offset)``; 1-D ``x`` is split into ``len(hist)``
-    contiguous parts; ``code`` holds ``(kind, magnitude, exponent)`` as for
+    ``bins`` is ``(shift, offset)``; 1-D ``x`` is split into ``len(hist)``
+    contiguous parts; ``code`` is ``(kind, magnitude, exponent)`` as for
     :func:`order_key`.
     """
     n = x.shape[0]
     n_parts = hist.shape[0]
     per = (n + n_parts - 1) // n_parts
-    kind = code[0]
-    magnitude = code[1]
-    shift = bins[0]
-    offset = bins[1]
+    kind, magnitude, _ = code
+    shift, offset = bins
     sign_shift = x.itemsize * 8 - 1
-    for p in tasks:
+    for p in prange(n_parts):
         hp = hist[p]
         for i in range(p * per, min(n, (p + 1) * per)):
             k = order_key(x[i], kind, magnitude, sign_shift)
@@ -774,7 +773,7 @@ def key_histogram(tasks, x, code, bins, hist):
 
 
 @kernel
-def collect_bin(tasks, x, code, bins, target, starts, keys):
+def collect_bin(x, code, bins, target, starts, keys):
     """Order keys of the values in bin ``target``, written from ``starts[p]`` for part ``p``.
 
     The parts and ``bins`` are those of :func:`key_histogram` (``len(starts)`` parts).
@@ -782,12 +781,10 @@ def collect_bin(tasks, x, code, bins, target, starts, keys):
     n = x.shape[0]
     n_parts = starts.shape[0]
     per = (n + n_parts - 1) // n_parts
-    kind = code[0]
-    magnitude = code[1]
-    shift = bins[0]
-    offset = bins[1]
+    kind, magnitude, _ = code
+    shift, offset = bins
     sign_shift = x.itemsize * 8 - 1
-    for p in tasks:
+    for p in prange(n_parts):
         w = starts[p]
         for i in range(p * per, min(n, (p + 1) * per)):
             k = order_key(x[i], kind, magnitude, sign_shift)
@@ -822,11 +819,11 @@ def _mr_task(task, n_chunks, x, bounds, out, chunk):
 
 
 @kernel
-def mr_affine(tasks, x, bounds, out, chunk):
+def mr_affine(x, bounds, out, chunk):
     """``clip((cast(x) - p5) / (p95 - p5), 0, 1)`` in float64; 0.5 where that is 0/0.
 
     ``bounds`` holds p5, p95 and a flag: non-zero casts ``x`` to float32 first.
     """
     n_chunks = (x.shape[1] + chunk - 1) // chunk
-    for t in tasks:
-        _mr_task(t, n_chunks, x, bounds, out, chunk)
+    for t in prange(x.shape[0] * n_chunks):
+        _mr_task(np.int64(t), n_chunks, x, bounds, out, chunk)

@@ -22,16 +22,12 @@ Grid state, :class:`Grid`
     in ``values[b, :points[b]]``; ``dense[b]`` marks grids whose extrema are
     refined to those of the continuous curve (float input and integer ranges
     too wide for one point per integer); ``extrema[b, YMIN]`` and
-    ``extrema[b, YMAX]`` scale the curve onto [0, 1].  Kernels take arrays
-    and scalars only (what a numba gufunc can take), so the grid kernels take
-    the four arrays in this order, ``kernel(tasks, ..., *grid, ...)``, and
-    rebuild the structure for their helpers.
+    ``extrema[b, YMAX]`` scale the curve onto [0, 1].
 
 Call settings, :class:`Job`
     ``chunk`` voxels per parallel task, ``offset`` added to an 8/16-bit value
     to index its lookup table, ``half_in`` for float16 input passed as its
     bit patterns, ``integer`` for integer input placed in integer arithmetic.
-    The planner keeps them together; kernels get ``chunk`` and ``offset``.
 """
 
 from __future__ import annotations

@@ -84,7 +84,7 @@ def rsgt_table(curve, n_points, lut_dtype):
     table = np.empty(n_points, lut_dtype)
     finish = _compiled_sin_is_numpys()
     values = np.empty(n_points)
-    sample_curve(-(-n_points // SAMPLES_CHUNK), curve, values, SAMPLES_CHUNK)
+    sample_curve(curve, values, SAMPLES_CHUNK)
     unsafe = scale_table(curve, error, values, table, finish)
     if finish:
         return table

@@ -13,7 +13,7 @@ from ._kernels import (
     KEY_FLOAT, KEY_SIGNED, KEY_UNSIGNED, collect_bin, ct_float, decode_keys, key_histogram,
     mr_affine,
 )
-from .plan import CHUNK, chunk_tasks, clip_bounds, index_table, lookup_table, rows
+from .plan import CHUNK, clip_bounds, index_table, lookup_table, rows
 from .scan import check_finite, float_layout
 
 __all__ = ["normalize_ct_scan", "normalize_mr_scan"]
@@ -86,8 +86,7 @@ def normalize_ct_scan(image: npt.ArrayLike, dtype: npt.DTypeLike = "float32") ->
             table = _as_table(np.arange(4097).astype(out_dtype) / 4096, out_dtype)
             index_table(x2, clip, [base], table, out2)
         else:
-            ct_float(chunk_tasks(x2, CHUNK), x2, np.array([1000, 0, 4096], x2.dtype), out2,
-                     CHUNK)
+            ct_float(x2, np.array([1000, 0, 4096], x2.dtype), out2, CHUNK)
     return result
 
 
@@ -124,8 +123,7 @@ def _order_statistics(x1, ranks, dtype):
     shift, offset, n_bins = width - bits, 1 << (bits - 1), 1 << bits
     parts = min(_PARTS, max(1, x1.size // CHUNK))
     hist = np.zeros((parts, n_bins), np.int64)
-    code, bins = np.array(code, np.int64), np.array([shift, offset], np.int64)
-    key_histogram(parts, x1, code, bins, hist)
+    key_histogram(x1, code, (shift, offset), hist)
     total = hist.sum(axis=0)
     ends = np.cumsum(total)
     keys = {}
@@ -139,12 +137,12 @@ def _order_statistics(x1, ranks, dtype):
             continue
         starts = np.concatenate([[0], np.cumsum(hist[:, bin_])[:-1]]).astype(np.int64)
         buf = np.empty(int(total[bin_]), np.int64)
-        collect_bin(parts, x1, code, bins, bin_, starts, buf)
+        collect_bin(x1, code, (shift, offset), bin_, starts, buf)
         inside = sorted({r - below for r in ranks if below <= r < ends[bin_]})
         buf.partition(inside)
         for r in inside:
             keys[r + below] = int(buf[r])
-    return decode_keys([keys[r] for r in ranks], int(code[0]), dtype)
+    return decode_keys([keys[r] for r in ranks], code[0], dtype)
 
 
 def _percentiles(x1, dtype, out_dtype):
@@ -232,5 +230,5 @@ def normalize_mr_scan(image: npt.ArrayLike, dtype: npt.DTypeLike = "float32") ->
             lookup_table(x2, _as_table(np.nan_to_num(mapped), out_dtype), out2)
         else:
             cast = out_dtype == np.float32 and x2.dtype != np.float32
-            mr_affine(chunk_tasks(x2, CHUNK), x2, np.array([p5, p95, float(cast)]), out2, CHUNK)
+            mr_affine(x2, np.array([p5, p95, float(cast)]), out2, CHUNK)
     return result

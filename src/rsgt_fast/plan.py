@@ -28,7 +28,7 @@ from .curves import dense_grid_points, position_unit
 
 __all__ = ["Plan", "make_plans", "build_tables", "run", "apply", "small_rows", "fits_small",
            "rows", "clip_bounds", "clamped_bounds", "integral_range", "lookup_table",
-           "index_table", "chunk_tasks", "CHUNK"]
+           "index_table", "CHUNK"]
 
 #: Integer ranges holding at most this many values get one grid point per value.
 GRID_MAX = 1 << 16
@@ -242,8 +242,8 @@ def _entries(dtype, half):
 
 
 def build_tables(plan, dtype, curve, table_dtype):
-    """Each element's table for ``plan`` on rows of ``dtype``: two kernel calls, one
-    sampling the curves and one filling the tables.
+    """Each element's table for ``plan`` on rows of ``dtype``: two serial kernel calls,
+    one sampling the curves and one filling the tables.
 
     ``table_dtype`` is the output's (``uint16`` for float16 bit patterns);
     interpolating plans get (value, step) pairs as complex numbers of the
@@ -251,23 +251,18 @@ def build_tables(plan, dtype, curve, table_dtype):
     """
     grid = plan.grid
     n_rows, width = grid.values.shape
-    sample_grids(n_rows, curve, *grid)
+    sample_grids(curve, grid)
     if plan.table == "lookup":
         table = np.empty((n_rows, 1 << (8 * np.dtype(dtype).itemsize)), table_dtype)
-        lookup_tables(n_rows, *grid, plan.place, _entries(dtype, plan.job.half_in), table)
+        lookup_tables(grid, plan.place, _entries(dtype, plan.job.half_in), table)
     elif plan.table == "index":
         table = np.empty((n_rows, max(width, 2)), table_dtype)
-        index_tables(n_rows, *grid, table)
+        index_tables(grid, table)
     else:
         table = np.empty((n_rows, width),
                          np.complex64 if plan.place.dtype == np.float32 else np.complex128)
-        pair_tables(n_rows, *grid, table)
+        pair_tables(grid, table)
     return table
-
-
-def chunk_tasks(x2, chunk):
-    """Tasks of a kernel that maps rows ``x2`` in chunks of ``chunk`` values: one per chunk."""
-    return x2.shape[0] * -(-x2.shape[1] // chunk)
 
 
 def run(plan, x2, curve, out2):
@@ -278,15 +273,14 @@ def run(plan, x2, curve, out2):
     """
     job = plan.job
     table = build_tables(plan, x2.dtype, curve, out2.dtype)
-    tasks = chunk_tasks(x2, job.chunk)
     if plan.table == "lookup":
-        lookup(tasks, x2, table, out2, job.chunk, job.offset)
+        lookup(x2, table, out2, job)
     elif plan.table == "index":
-        lookup_index(tasks, x2, plan.clip, plan.place, table, out2, job.chunk)
+        lookup_index(x2, plan.clip, plan.place, table, out2, job)
     elif job.integer:
-        interpolate_integers(tasks, x2, plan.clip, plan.place, table, out2, job.chunk)
+        interpolate_integers(x2, plan.clip, plan.place, table, out2, job)
     else:
-        interpolate(tasks, x2, plan.place, table, out2, job.chunk)
+        interpolate(x2, plan.place, table, out2, job)
 
 
 def apply(x2, kind, curve, bounds, shape, out_dtype, out=None):
@@ -355,7 +349,7 @@ def small_rows(x2, curve, shape, out_dtype, bounds=None, out=None):
         (lo, hi), = clamped_bounds(x2.dtype, [bounds])
         ranges[:] = (*bounds, lo, hi, min(max(lo - bounds[0], 0), bounds[1] - bounds[0]))
     extrema = np.empty((n_rows, 2))
-    small_index_rows(n_rows, x2, curve, bounds is None, ranges, extrema, out2)
+    small_index_rows(x2, curve, bounds is None, ranges, extrema, out2)
     return _finish(result, out), ranges[:, :2], extrema
 
 
@@ -367,11 +361,11 @@ def _job(offset, half_in, integer):
 def lookup_table(x2, table, out2):
     """``out2 = table[x2 - dtype min]``: a full table of an 8/16-bit dtype, one call."""
     offset = -int_limits(x2.dtype)[0] if x2.dtype.kind in "iu" else 0
-    lookup(chunk_tasks(x2, CHUNK), x2, table, out2, CHUNK, offset)
+    lookup(x2, table, out2, _job(offset, False, False))
 
 
 def index_table(x2, clip, base, table, out2):
     """``out2 = table[base + clamp(x2, clip) - clip lo]`` (one row of bounds per element)."""
     place = np.zeros((x2.shape[0], N_PLACE))
     place[:, BASE] = base
-    lookup_index(chunk_tasks(x2, CHUNK), x2, clip, place, table, out2, CHUNK)
+    lookup_index(x2, clip, place, table, out2, _job(0, False, False))

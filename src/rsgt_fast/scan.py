@@ -46,8 +46,7 @@ def row_minmax(x, other=None):
     x_parts = np.empty((n_rows * n_chunks, 2), x.dtype)
     other_parts = np.empty((0 if other is None else n_rows * n_chunks, 2),
                            x.dtype if other is None else other.dtype)
-    chunk_minmax(n_rows * n_chunks, x, x if other is None else other, SCAN_CHUNK, x_parts,
-                 other_parts)
+    chunk_minmax(x, x if other is None else other, SCAN_CHUNK, x_parts, other_parts)
     return [None if parts.shape[0] == 0 else _per_row(parts, n_rows, n_chunks)
             for parts in (x_parts, other_parts)]
 

@@ -62,10 +62,8 @@ def main():
     for name in dir(_kernels):
         obj = getattr(_kernels, name)
         if isinstance(obj, Kernel):
-            serial = type(obj.serial._cache).__name__
-            caches[f"{name}.serial"] = serial
-            # The parallel gufuncs use the cache exactly when the serial variant does.
-            caches[f"{name}.parallel"] = serial if obj.cached else "NullCache"
+            for variant in ("parallel", "serial"):
+                caches[f"{name}.{variant}"] = type(getattr(obj, variant)._cache).__name__
     np.savez(out_path, **results)
     print(json.dumps({
         "package_dir": package_dir,
