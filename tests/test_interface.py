@@ -108,7 +108,7 @@ def test_packed_columns_are_named_once():
 
 
 def test_order_key_is_its_own_inverse_and_sorts_like_the_values():
-    from rsgt_fast.normalization import key_code
+    from rsgt_fast.scan import key_code
 
     rng = np.random.default_rng(0)
     cases = {

@@ -164,25 +164,39 @@ def extremes_of(values):
     return lo, hi
 
 
-@kernel
-def chunk_minmax(x, other, chunk, x_parts, other_parts):
-    """(minimum, maximum) of each task's chunk of ``x`` into ``x_parts[task]`` and, where
-    ``other_parts`` has rows, of ``other`` into ``other_parts[task]``.
+@helper
+def key_extremes_of(values, code):
+    """``(min, max)`` order key (:func:`order_key`) of a non-empty 1-D array of patterns;
+    ``code`` holds ``(kind, magnitude, shift)``."""
+    kind = code[0]
+    magnitude = code[1]
+    shift = code[2]
+    lo = hi = order_key(values[0], kind, magnitude, shift)
+    for i in range(1, values.shape[0]):
+        key = order_key(values[i], kind, magnitude, shift)
+        lo = min(lo, key)
+        hi = max(hi, key)
+    return lo, hi
 
-    Integers pass themselves as ``x``.  IEEE floats pass their bit patterns
-    read as the signed (``x``) and as the unsigned (``other``) integer type of
-    their width, and get their extrema, and any NaN or Inf, from the two (see
-    ``scan.py``).  Integer min and max vectorise fully, with no per-value
-    arithmetic.  The caller combines the chunks: nothing is allocated here,
-    which keeps the kernel quick to compile.
+
+@kernel
+def chunk_minmax(x, code, chunk, parts):
+    """Smallest and largest order key of each task's chunk of ``x`` into ``parts[task]``.
+
+    ``x`` holds the values' bit patterns read as signed integers of their
+    width and ``code`` the key's ``(kind, magnitude, shift)`` in ``x``'s dtype
+    (see ``scan.py``): signed integers are their own keys, so their min and
+    max vectorise with no per-value arithmetic.  The caller combines the
+    chunks: nothing is allocated here, which keeps the kernel quick to compile.
     """
     n_chunks = (x.shape[1] + chunk - 1) // chunk
-    both = other_parts.shape[0] > 0
-    for t in prange(x_parts.shape[0]):
+    signed = code[0] == KEY_SIGNED
+    for t in prange(parts.shape[0]):
         b, start, stop = task_span(np.int64(t), n_chunks, chunk, x.shape[1])
-        x_parts[t, 0], x_parts[t, 1] = extremes_of(x[b, start:stop])
-        if both:
-            other_parts[t, 0], other_parts[t, 1] = extremes_of(other[b, start:stop])
+        if signed:
+            parts[t, 0], parts[t, 1] = extremes_of(x[b, start:stop])
+        else:
+            parts[t, 0], parts[t, 1] = key_extremes_of(x[b, start:stop], code)
 
 
 # ------------------------------------------------------------------ curves

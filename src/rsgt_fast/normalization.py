@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import numpy.typing as npt
 
 from . import _validate
 from ._jit import engine
-from ._kernels import (
-    KEY_FLOAT, KEY_SIGNED, KEY_UNSIGNED, collect_bin, ct_float, decode_keys, key_histogram,
-    mr_affine,
-)
+from ._kernels import collect_bin, ct_float, decode_keys, key_histogram, mr_affine
 from .plan import CHUNK, clip_bounds, index_table, lookup_table, rows
-from .scan import check_finite, float_layout
+from .scan import check_finite, key_code
 
 __all__ = ["normalize_ct_scan", "normalize_mr_scan"]
 
@@ -91,23 +86,6 @@ def normalize_ct_scan(image: npt.ArrayLike, dtype: npt.DTypeLike = "float32") ->
 
 
 # ------------------------------------------------------------------ MR
-
-
-@functools.cache
-def key_code(dtype):
-    """``(signed view dtype, (kind, magnitude, exponent))`` for order keys of ``dtype``.
-
-    ``dtype`` is the dtype the values really have (float16 rather than its
-    uint16 patterns); see ``_kernels.order_key``.
-    """
-    dtype = np.dtype(dtype)
-    width = dtype.itemsize * 8
-    magnitude = (1 << (width - 1)) - 1
-    if dtype.kind == "f":
-        signed, _, exponent, _ = float_layout(dtype)
-        return signed, (KEY_FLOAT, magnitude, exponent)
-    kind = KEY_UNSIGNED if dtype.kind in "ub" else KEY_SIGNED
-    return np.dtype(f"int{width}"), (kind, magnitude, 0)
 
 
 def _order_statistics(x1, ranks, dtype):

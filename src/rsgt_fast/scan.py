@@ -1,19 +1,15 @@
 """Per-element minimum and maximum, and the check that float input is finite.
 
-One parallel read gives both: the kernel reduces each row's bit patterns
-read as signed and as unsigned integers, and the extrema follow from those
-four numbers, so a single compiled scan per integer width serves signed and
-unsigned integers and IEEE floats alike.  For floats:
-
-* positive values (sign bit clear) order like their signed patterns and
-  negative ones like their unsigned patterns, reversed;
-* so the largest value is the largest signed pattern if any value is
-  non-negative, else the smallest signed pattern (the negative value closest
-  to zero), and the smallest value is the largest unsigned pattern if any
-  value is negative, else the smallest signed pattern;
-* NaN and Inf have every exponent bit set: a positive one is at least the
-  exponent mask as a signed pattern, a negative one at least sign bit plus
-  exponent mask as an unsigned pattern.
+One parallel read gives both.  The kernel reduces each row's *order keys*:
+the values' bit patterns read as signed integers of their width and, for
+unsigned integers and IEEE floats, remapped so that the keys order as the
+values do (``_kernels.order_key``: unsigned patterns flip their sign bit,
+negative floats their magnitude bits).  The extreme keys decode back to the
+extreme values, so one compiled scan per width serves signed and unsigned
+integers and floats alike (int16, uint16 and float16 share one, as do the
+32-bit and the 64-bit dtypes).  NaN and Inf have every exponent bit set, so
+their keys lie beyond every finite value's: a positive one's is at least the
+exponent mask, a negative one's at most minus one minus the mask.
 """
 
 from __future__ import annotations
@@ -22,9 +18,9 @@ import functools
 
 import numpy as np
 
-from ._kernels import chunk_minmax
+from ._kernels import KEY_FLOAT, KEY_SIGNED, KEY_UNSIGNED, chunk_minmax, decode_keys
 
-__all__ = ["element_ranges", "check_finite", "row_extrema", "row_minmax", "float_layout"]
+__all__ = ["element_ranges", "check_finite", "row_extrema", "key_code", "float_layout"]
 
 #: Elements per parallel task of the scan.
 SCAN_CHUNK = 1 << 16
@@ -39,19 +35,45 @@ def float_layout(dtype):
             ((1 << info.nexp) - 1) << info.nmant, 1 << (width - 1))
 
 
-def row_minmax(x, other=None):
-    """Per-row ``(B, 2)`` (minimum, maximum) of ``x`` and, if given, of ``other`` (or ``None``)."""
+@functools.cache
+def key_code(dtype):
+    """``(signed view dtype, (kind, magnitude, exponent))`` for order keys of ``dtype``.
+
+    ``dtype`` is the dtype the values really have (float16 rather than its
+    uint16 patterns); see ``_kernels.order_key``.
+    """
+    dtype = np.dtype(dtype)
+    width = dtype.itemsize * 8
+    magnitude = (1 << (width - 1)) - 1
+    if dtype.kind == "f":
+        signed, _, exponent, _ = float_layout(dtype)
+        return signed, (KEY_FLOAT, magnitude, exponent)
+    kind = KEY_UNSIGNED if dtype.kind in "ub" else KEY_SIGNED
+    return np.dtype(f"int{width}"), (kind, magnitude, 0)
+
+
+@functools.cache
+def _scan_code(dtype):
+    """The signed view of ``dtype``'s patterns and the scan's ``(kind, magnitude, shift)``
+    in that view's dtype (so the keys are computed at the patterns' width)."""
+    view, (kind, magnitude, _) = key_code(dtype)
+    code = np.array([kind, magnitude, view.itemsize * 8 - 1], view)
+    code.flags.writeable = False
+    return view, code
+
+
+def row_keys(x2, dtype):
+    """Per-row ``(B, 2)`` smallest and largest order key of rows ``x2`` of values of ``dtype``.
+
+    ``dtype`` is the values' own dtype (float16 rows arrive as uint16 bit
+    patterns); the keys come in the patterns' signed view dtype.
+    """
+    view, code = _scan_code(dtype)
+    x = x2.view(view)
     n_rows, n = x.shape
     n_chunks = -(-n // SCAN_CHUNK)
-    x_parts = np.empty((n_rows * n_chunks, 2), x.dtype)
-    other_parts = np.empty((0 if other is None else n_rows * n_chunks, 2),
-                           x.dtype if other is None else other.dtype)
-    chunk_minmax(x, x if other is None else other, SCAN_CHUNK, x_parts, other_parts)
-    return [None if parts.shape[0] == 0 else _per_row(parts, n_rows, n_chunks)
-            for parts in (x_parts, other_parts)]
-
-
-def _per_row(parts, n_rows, n_chunks):
+    parts = np.empty((n_rows * n_chunks, 2), view)
+    chunk_minmax(x, code, SCAN_CHUNK, parts)
     if n_chunks == 1:
         return parts
     parts = parts.reshape(n_rows, n_chunks, 2)
@@ -63,20 +85,19 @@ def row_extrema(x2, kind):
 
     Integers get ``None`` for the flags.
     """
-    if kind == "int":
-        values, _ = row_minmax(x2)
-        return values[:, 0], values[:, 1], None
     dtype = np.dtype(np.float16) if kind == "half" else x2.dtype
-    view, unsigned_view, exponent, sign = float_layout(dtype)
-    signed, unsigned = row_minmax(x2.view(view), x2.view(unsigned_view))
-    smin, smax = signed[:, 0].astype(np.int64), signed[:, 1].astype(np.int64)
-    umax = unsigned[:, 1].astype(np.uint64)
-    negative = smin < 0
-    nonnegative = smax >= 0
-    high = np.where(nonnegative, smax, smin)
-    low = np.where(negative, umax.astype(view).astype(np.int64), smin)
-    bad = (nonnegative & (smax >= exponent)) | (negative & (umax >= np.uint64(sign | exponent)))
-    return low.astype(view).view(dtype), high.astype(view).view(dtype), bad
+    keys = row_keys(x2, dtype)
+    view, (key_kind, _, exponent) = key_code(dtype)
+    if key_kind == KEY_SIGNED:
+        low, high = keys[:, 0], keys[:, 1]
+    else:
+        low, high = decode_keys(keys[:, 0], key_kind, dtype), decode_keys(keys[:, 1], key_kind,
+                                                                         dtype)
+    if kind == "int":
+        return low, high, None
+    wide = keys.astype(np.int64)
+    bad = (wide[:, 1] >= exponent) | (wide[:, 0] <= -1 - exponent)
+    return low, high, bad
 
 
 def check_finite(x2, kind, name):
@@ -99,7 +120,8 @@ def element_ranges(x2, kind, bounds, name):
     if kind == "int":
         if bounds is not None:
             return [bounds] * n_rows
-        return [(a, b) for a, b in row_minmax(x2)[0].tolist()]  # Python ints
+        lo, hi, _ = row_extrema(x2, kind)
+        return list(zip(lo.tolist(), hi.tolist()))  # Python ints
     lo, hi = check_finite(x2, kind, name)
     if bounds is not None:
         return [bounds] * n_rows
