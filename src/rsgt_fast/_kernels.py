@@ -664,14 +664,17 @@ def scale_table(curve, error, values, table, finish):
     entries are recomputed here (:func:`finish_table`).
     """
     n = table.shape[0]
+    unsafe = np.empty(n, np.int64)  # plain loops: np.arange and np.nonzero cost compile time
     amin, amax = extremes_of(values)
     if not amax - amin > 4.0 * error:
-        unsafe = np.arange(n)
+        for j in range(n):
+            unsafe[j] = j
+        count = n
     else:
         near = 2.0 * error
         delta = 4.0 * error / (amax - amin - 2.0 * error) * (1.0 + 2.0**-20) + 2.0**-50
         span = amax - amin
-        flags = np.empty(n, np.bool_)
+        count = 0
         for j in range(n):
             v = values[j]
             q = (v - amin) / span
@@ -682,8 +685,10 @@ def scale_table(curve, error, values, table, finish):
                 low = np.float32(q - delta)
                 high = np.float32(q + delta)
             table[j] = low
-            flags[j] = low != high or v <= amin + near or v >= amax - near
-        unsafe = np.nonzero(flags)[0]
+            if low != high or v <= amin + near or v >= amax - near:
+                unsafe[count] = j
+                count += 1
+    unsafe = unsafe[:count]
     if finish:
         finish_table(curve, table, unsafe)
     return unsafe
