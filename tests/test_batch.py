@@ -334,3 +334,31 @@ def test_out_of_the_other_byte_order():
         out = np.empty(part.shape, ">f4")
         assert transform_batch(part, rng=4, dtype=">f4", out=out) is out
         np.testing.assert_array_equal(out, transform_batch(part, rng=4))
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.float16, np.float32, np.int32])
+def test_tables_built_in_parallel_give_the_serial_bits(dtype, monkeypatch):
+    """Large tables take the parallel kernels (here: any table); the bits stay the serial ones."""
+    from rsgt_fast import _kernels, plan, thread_limit
+    from rsgt_fast._jit import serial_reason
+
+    rng = np.random.default_rng(12)
+    x = rng.integers(-1024, 3072, (6, 70001)).astype(dtype)
+    if dtype == np.int32:
+        x[:, 0] = 1 << 20  # ranges too wide for a point per integer
+    if serial_reason(x.size) is not None:
+        pytest.skip(f"this process runs serially: {serial_reason(x.size)}")
+    with thread_limit(1):
+        expected, curves = transform_batch(x, rng=4, return_curves=True)
+    ran = []
+    for kernel in (_kernels.sample_grids, _kernels.lookup_tables, _kernels.index_tables,
+                   _kernels.pair_tables):
+        parallel = kernel.parallel
+        monkeypatch.setattr(kernel, "parallel",
+                            lambda *args, _k=kernel.__name__, _p=parallel: ran.append(_k)
+                            or _p(*args))
+    monkeypatch.setattr(plan, "PARALLEL_TABLES", 1)
+    out, again = transform_batch(x, rng=4, return_curves=True)
+    assert ran[0] == "sample_grids" and len(ran) == 2  # the curves, then the tables
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(again.extrema, curves.extrema)

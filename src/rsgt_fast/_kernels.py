@@ -6,11 +6,11 @@ kernels that build curves and tables, and chunks of one row, for those that
 map voxels, so that a batch of one still keeps every core busy; a task's
 index is made an int64 first, so that the serial and the parallel variant of
 a kernel share every helper's compiled code.  The costly curve code lives in
-one serial kernel, :func:`sample_grids`, which never sees the input or the
-output, so it compiles once per process whatever the dtypes; the kernels
-that fill tables from its grids are serial too (a batch's tables cost little
-next to its voxels, and a parallel loop around the curve code would cost
-about a second more to compile).  The packed arguments (``curve``,
+one kernel, :func:`sample_grids`, which never sees the input or the output,
+so it compiles once per variant and process whatever the dtypes; the
+kernels that fill tables from its grids are small.  The planner runs both
+serially unless the tables are large (their parallel variants, the curve
+code above all, cost about a second more to compile).  The packed arguments (``curve``,
 ``place``, ``clip``, ``grid``, ``job``) are described in :mod:`._layout`;
 kernels draw no random numbers.
 
@@ -425,34 +425,34 @@ def fill_pairs(b, grid, pairs):
 
 # ------------------------------------------------------------------ grids and tables
 #
-# Element by element: sample its curve and find its extrema, then fill its table.
+# One task per element: sample its curve and find its extrema, then fill its table.
 
 
-@serial_kernel
+@kernel
 def sample_grids(curve, grid):
     """Each element's curve sampled on its grid, and the extrema that scale it."""
-    for i in range(grid.points.shape[0]):
+    for i in prange(grid.points.shape[0]):
         build_grid(np.int64(i), curve, grid)
 
 
-@serial_kernel
+@kernel
 def lookup_tables(grid, place, entries, table):
     """Tables with an entry per value of an 8/16-bit dtype (or float16 pattern)."""
-    for i in range(table.shape[0]):
+    for i in prange(table.shape[0]):
         fill_lookup(np.int64(i), grid, place, entries, table)
 
 
-@serial_kernel
+@kernel
 def index_tables(grid, table):
     """Tables with an entry per integer of each element's range."""
-    for i in range(table.shape[0]):
+    for i in prange(table.shape[0]):
         fill_index(np.int64(i), grid, table)
 
 
-@serial_kernel
+@kernel
 def pair_tables(grid, pairs):
     """(value, step) pairs of each element's grid, for interpolation."""
-    for i in range(pairs.shape[0]):
+    for i in prange(pairs.shape[0]):
         fill_pairs(np.int64(i), grid, pairs)
 
 

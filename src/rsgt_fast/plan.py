@@ -42,6 +42,11 @@ DENSE_TOLERANCE = {"int": 1e-8, "float": 1e-6, "half": 1e-6}
 FULL_TABLE_MIN = 16
 #: Elements per parallel task.
 CHUNK = 1 << 16
+#: Tables are built in parallel (where the call is) from this many grid points
+#: or table entries on: below it the serial kernels take a millisecond or less,
+#: and the parallel ones, the curve code above all, cost about a second more
+#: to compile on an empty cache.
+PARALLEL_TABLES = 1 << 17
 #: Table indices of a range's low end are kept within this bound (the tables
 #: are at most 65536 wide, so nothing changes but the arithmetic stays exact).
 _FAR = float(1 << 40)
@@ -242,8 +247,9 @@ def _entries(dtype, half):
 
 
 def build_tables(plan, dtype, curve, table_dtype):
-    """Each element's table for ``plan`` on rows of ``dtype``: two serial kernel calls,
-    one sampling the curves and one filling the tables.
+    """Each element's table for ``plan`` on rows of ``dtype``: two kernel calls, one
+    sampling the curves and one filling the tables, in the variant the call
+    runs if they are large (see ``PARALLEL_TABLES``), else serially.
 
     ``table_dtype`` is the output's (``uint16`` for float16 bit patterns);
     interpolating plans get (value, step) pairs as complex numbers of the
@@ -251,17 +257,20 @@ def build_tables(plan, dtype, curve, table_dtype):
     """
     grid = plan.grid
     n_rows, width = grid.values.shape
-    sample_grids(curve, grid)
     if plan.table == "lookup":
         table = np.empty((n_rows, 1 << (8 * np.dtype(dtype).itemsize)), table_dtype)
-        lookup_tables(grid, plan.place, _entries(dtype, plan.job.half_in), table)
+        fill, args = lookup_tables, (plan.place, _entries(dtype, plan.job.half_in), table)
     elif plan.table == "index":
         table = np.empty((n_rows, max(width, 2)), table_dtype)
-        index_tables(grid, table)
+        fill, args = index_tables, (table,)
     else:
         table = np.empty((n_rows, width),
                          np.complex64 if plan.place.dtype == np.float32 else np.complex128)
-        pair_tables(grid, table)
+        fill, args = pair_tables, (table,)
+    large = int(grid.points.sum()) >= PARALLEL_TABLES
+    (sample_grids if large else sample_grids.serial)(curve, grid)
+    (fill if large or table.shape[0] * table.shape[1] >= 8 * PARALLEL_TABLES
+     else fill.serial)(grid, *args)
     return table
 
 
