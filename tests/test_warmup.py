@@ -38,6 +38,9 @@ rsgt_fast.transform_batch(x[:, :100], rng=5, min_max_val=(3, 90))
 rsgt_fast.transform_batch(x[:, :100], rng=5)
 with rsgt_fast.thread_limit(1):  # the general serial kernels
     rsgt_fast.transform_batch(x, rng=5)
+if x.dtype.itemsize == 2:  # large tables, built in parallel: elements spanning the dtype
+    wide = np.arange(2 * 70000).reshape(2, -1) % 65536 + int(np.iinfo(x.dtype).min)
+    rsgt_fast.transform_batch(wide.astype(x.dtype), rng=5)
 rsgt_fast.normalize_mr_scan(x[0])
 print(json.dumps({"compiled": compiled, "cache": done.cache, "parallel": done.parallel}))
 """

@@ -50,13 +50,28 @@ def _inputs(dtype, elements, n_rows=2):
     return values.astype(dtype).reshape(1, -1).repeat(n_rows, axis=0)
 
 
+def _large_tables(dtype):
+    """Rows whose curves and tables are large enough to be built in parallel
+    (``plan.PARALLEL_TABLES`` grid points), and ranges for them; ``None`` for
+    8-bit dtypes, whose tables never are in batches of a practical size."""
+    bits = 8 * dtype.itemsize
+    if dtype.kind == "b" or bits == 8:
+        return None
+    if dtype.kind in "iu" and bits == 16:  # two elements spanning the dtype: 2 * 65536 points
+        values = np.arange(CHUNK + 1) % (1 << 16) + int(np.iinfo(dtype).min)
+        return values.astype(dtype).reshape(1, -1).repeat(2, axis=0), [None]
+    # 64 elements with 4096 grid points each (dense grids for floats and wide ranges)
+    x = (np.arange(512) * 8).astype(dtype).reshape(1, -1).repeat(64, axis=0)
+    return x, [None, (0, 4 * GRID_MAX)] if dtype.kind in "iu" else [None]
+
+
 def _paths(dtype, out_dtypes, parallel):
     """The calls that compile each path for input ``dtype``, and whether each runs serially.
 
     Small elements take the one-call route of small 8/16-bit elements, serially
     or, in batches large enough, in parallel; elements just too large for it
     take the general kernels, serially (under ``thread_limit(1)``) and, where
-    this process may use them, in parallel.
+    this process may use them, in parallel, with large tables too.
     """
     general = CHUNK + 1
     sizes = [(64, 2, True), (general, 2, True)]
@@ -87,6 +102,11 @@ def _paths(dtype, out_dtypes, parallel):
                                                                        min_max_val=(0, 150)))
         if serial:
             calls[first:] = [_serially(call) for call in calls[first:]]
+    large = _large_tables(dtype) if parallel else None
+    if large is not None:
+        x, large_ranges = large
+        calls += [lambda x=x, out=out, bounds=bounds: transform_batch(
+            x, min_max_val=bounds, dtype=out, rng=0) for out in out_dtypes for bounds in large_ranges]
     return calls
 
 
