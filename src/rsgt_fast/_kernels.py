@@ -10,9 +10,9 @@ one kernel, :func:`sample_grids`, which never sees the input or the output,
 so it compiles once per variant and process whatever the dtypes; the
 kernels that fill tables from its grids are small.  The planner runs both
 serially unless the tables are large (their parallel variants, the curve
-code above all, cost about a second more to compile).  The packed arguments (``curve``,
-``place``, ``clip``, ``grid``, ``job``) are described in :mod:`._layout`;
-kernels draw no random numbers.
+code above all, cost about a second more to compile).  The packed
+arguments (``curve``, ``place``, ``clip``, ``grid``, ``job``) are described
+in :mod:`._layout`; kernels draw no random numbers.
 
 Helpers are never called with an integer literal (``f(x, 0)``) but with an
 int64 (``f(x, np.int64(0))``): numba compiles a helper once more for every

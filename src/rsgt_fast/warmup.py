@@ -106,7 +106,8 @@ def _paths(dtype, out_dtypes, parallel):
     if large is not None:
         x, large_ranges = large
         calls += [lambda x=x, out=out, bounds=bounds: transform_batch(
-            x, min_max_val=bounds, dtype=out, rng=0) for out in out_dtypes for bounds in large_ranges]
+            x, min_max_val=bounds, dtype=out, rng=0)
+            for out in out_dtypes for bounds in large_ranges]
     return calls
 
 
