@@ -674,8 +674,8 @@ def scale_table(curve, error, values, table, finish):
         near = 2.0 * error
         delta = 4.0 * error / (amax - amin - 2.0 * error) * (1.0 + 2.0**-20) + 2.0**-50
         span = amax - amin
-        count = 0
-        for j in range(n):
+        flags = np.empty(n, np.bool_)
+        for j in range(n):  # no branch: this loop vectorises
             v = values[j]
             q = (v - amin) / span
             if table.itemsize == 2:
@@ -685,7 +685,10 @@ def scale_table(curve, error, values, table, finish):
                 low = np.float32(q - delta)
                 high = np.float32(q + delta)
             table[j] = low
-            if low != high or v <= amin + near or v >= amax - near:
+            flags[j] = low != high or v <= amin + near or v >= amax - near
+        count = 0
+        for j in range(n):
+            if flags[j]:
                 unsafe[count] = j
                 count += 1
     unsafe = unsafe[:count]
