@@ -216,13 +216,17 @@ def thread_limit(n_threads: int | None) -> Iterator[None]:
 
 
 def serial_reason(size):
-    """Why a call on ``size`` elements must run serially, or ``None``."""
+    """Why a call on ``size`` elements must run serially, or ``None``.
+
+    The cheapest check comes first: most calls on small inputs are made many
+    times a second.
+    """
+    if size < SERIAL_BELOW:
+        return "small input"
     if _forked_after_parallel:
         return "forked child of a process that used parallel kernels"
     if _in_torch_worker():
         return "PyTorch DataLoader worker"
-    if size < SERIAL_BELOW:
-        return "small input"
     limit = _THREAD_LIMIT.get()
     if limit == 1 or numba.config.NUMBA_NUM_THREADS == 1:
         return "thread limit of 1"
