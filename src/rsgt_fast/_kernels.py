@@ -26,8 +26,9 @@ import math
 
 import numpy as np
 from numba import prange
+from numba.extending import overload
 
-from ._jit import helper, kernel, serial_kernel
+from ._jit import OPTIONS, helper, kernel, serial_kernel
 from ._layout import (
     AMPLITUDE, BASE, CLIP_HI, CLIP_LO, FREQUENCY, HI, LAST, LO, PHASE, SCALE, UNIT, UNIT_LO,
     YMAX, YMIN,
@@ -141,13 +142,26 @@ def task_span(task, n_chunks, chunk, length):
     return b, start, min(start + chunk, length)
 
 
-@helper
 def store(row, j, v):
     """``row[j] = v``, as a float16 bit pattern where ``row`` holds them."""
     if row.itemsize == 2:
         row[j] = half_bits(v)
     else:
         row[j] = v
+
+
+@overload(store, jit_options=OPTIONS)
+def _store(row, j, v):
+    # Chosen by the row's type when a kernel is compiled: rows of float32 and
+    # float64 never compile the float16 rounding.
+    if row.dtype.bitwidth == 16:
+        def store_half(row, j, v):
+            row[j] = half_bits(v)
+        return store_half
+
+    def store_plain(row, j, v):
+        row[j] = v
+    return store_plain
 
 
 # ------------------------------------------------------------------ min/max
