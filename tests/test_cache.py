@@ -194,3 +194,16 @@ def test_zip_archive_import_without_writable_cache(tmp_path):
     assert report["package_dir"] == str(archive / "rsgt_fast")
     assert_one_cache_warning(report)
     assert_same_as_here(results, "int16")
+
+
+def test_kernels_run_as_python_say_nothing_about_the_cache(tmp_path):
+    """With ``NUMBA_DISABLE_JIT=1`` (the coverage run) nothing is compiled, so there is no
+    cache to warn about, and ``warmup`` reports no cache folder."""
+    code = ("import numpy as np, rsgt_fast; from rsgt_fast import _jit; "
+            "x = (np.arange(200) % 50).astype(np.int16).reshape(2, -1); "
+            "print(rsgt_fast.transform_batch(x, rng=1).dtype, _jit.cache_location())")
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1", NUMBA_CACHE_DIR=str(tmp_path))
+    done = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True,
+                          text=True, env=env, timeout=TIMEOUT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["float32", "None"]

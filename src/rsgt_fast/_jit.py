@@ -51,6 +51,8 @@ _WRITABLE_CACHE_PATHS = set()
 def _njit(fn, **extra):
     """Compile ``fn`` with the shared options, caching where a cache is writable."""
     options = dict(OPTIONS, **extra)
+    if numba.config.DISABLE_JIT:  # kernels run as Python: nothing to compile or keep
+        return numba.njit(**options)(fn)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", numba.NumbaWarning)
@@ -92,7 +94,7 @@ def cache_location():
 
     for value in vars(_kernels).values():
         if isinstance(value, Kernel):
-            impl = getattr(value.serial._cache, "_impl", None)
+            impl = getattr(getattr(value.serial, "_cache", None), "_impl", None)
             return None if impl is None else impl.locator.get_cache_path()
     return None
 
