@@ -267,10 +267,10 @@ def build_tables(plan, dtype, curve, table_dtype):
         table = np.empty((n_rows, width),
                          np.complex64 if plan.place.dtype == np.float32 else np.complex128)
         fill, args = pair_tables, (table,)
-    large = int(grid.points.sum()) >= PARALLEL_TABLES
-    (sample_grids if large else sample_grids.serial)(curve, grid)
-    (fill if large or table.shape[0] * table.shape[1] >= 8 * PARALLEL_TABLES
-     else fill.serial)(grid, *args)
+    many_points = int(grid.points.sum()) >= PARALLEL_TABLES
+    many_entries = table.size >= 8 * PARALLEL_TABLES  # filling an entry costs less
+    (sample_grids if many_points else sample_grids.serial)(curve, grid)
+    (fill if many_points or many_entries else fill.serial)(grid, *args)
     return table
 
 

@@ -88,11 +88,8 @@ def row_extrema(x2, kind):
     dtype = np.dtype(np.float16) if kind == "half" else x2.dtype
     keys = row_keys(x2, dtype)
     view, (key_kind, _, exponent) = key_code(dtype)
-    if key_kind == KEY_SIGNED:
-        low, high = keys[:, 0], keys[:, 1]
-    else:
-        low, high = decode_keys(keys[:, 0], key_kind, dtype), decode_keys(keys[:, 1], key_kind,
-                                                                         dtype)
+    values = keys if key_kind == KEY_SIGNED else decode_keys(keys, key_kind, dtype)
+    low, high = values[:, 0], values[:, 1]
     if kind == "int":
         return low, high, None
     wide = keys.astype(np.int64)

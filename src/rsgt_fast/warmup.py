@@ -42,12 +42,15 @@ class Warmup(NamedTuple):
     parallel: bool
 
 
+def _rows(values, dtype, n_rows):
+    """``n_rows`` copies of ``values`` as rows of ``dtype``."""
+    return values.astype(dtype).reshape(1, -1).repeat(n_rows, axis=0)
+
+
 def _inputs(dtype, elements, n_rows=2):
     """``n_rows`` rows of ``dtype`` with ``elements`` values each, spanning a modest range."""
     values = np.arange(elements) % 200
-    if dtype.kind == "b":
-        values = values % 2
-    return values.astype(dtype).reshape(1, -1).repeat(n_rows, axis=0)
+    return _rows(values % 2 if dtype.kind == "b" else values, dtype, n_rows)
 
 
 def _large_tables(dtype):
@@ -59,9 +62,9 @@ def _large_tables(dtype):
         return None
     if dtype.kind in "iu" and bits == 16:  # two elements spanning the dtype: 2 * 65536 points
         values = np.arange(CHUNK + 1) % (1 << 16) + int(np.iinfo(dtype).min)
-        return values.astype(dtype).reshape(1, -1).repeat(2, axis=0), [None]
+        return _rows(values, dtype, 2), [None]
     # 64 elements with 4096 grid points each (dense grids for floats and wide ranges)
-    x = (np.arange(512) * 8).astype(dtype).reshape(1, -1).repeat(64, axis=0)
+    x = _rows(np.arange(512) * 8, dtype, 64)
     return x, [None, (0, 4 * GRID_MAX)] if dtype.kind in "iu" else [None]
 
 
