@@ -1,7 +1,16 @@
 """Test-session settings shared by tests/ and bench/."""
 
-import numba
-import pytest
+import os
+
+# Tests and benchmarks use the parallel kernels from the first call that may:
+# tests check them, benchmarks time the steady state.  The library's default
+# waits until serial work would pay for compiling them (tests/test_tiers.py
+# tests that policy; the start-up benchmark clears this for its processes).
+# Processes started by the tests inherit it.
+os.environ.setdefault("RSGT_FAST_PARALLEL_AFTER", "0")
+
+import numba  # noqa: E402
+import pytest  # noqa: E402
 
 
 def pytest_collection_modifyitems(config, items):

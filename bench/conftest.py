@@ -17,6 +17,7 @@ Data
 
 from __future__ import annotations
 
+import os
 import time
 import types
 
@@ -34,6 +35,22 @@ SHAPES = {
     "slice": ((512, 512), (64, 64)),
     "large": ((256, 256, 256), (48, 48, 48)),
 }
+
+
+def _library_env(**overrides):
+    env = {k: v for k, v in os.environ.items() if k != "RSGT_FAST_PARALLEL_AFTER"}
+    env.update(overrides)
+    return env
+
+
+@pytest.fixture(scope="session")
+def library_env():
+    """``library_env(**overrides)``: the environment of a fresh process started as a user's.
+
+    The session runs the parallel kernels from the first call (see the root
+    ``conftest.py``); a start-up benchmark measures the library's default.
+    """
+    return _library_env
 
 
 def ct_phantom(shape, rng):

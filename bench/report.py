@@ -169,19 +169,30 @@ def startup_paths_table(benchmarks):
         info = bench["extra_info"]
         if info.get("kind") != "startup_paths":
             continue
-        lines += ["First call of one path in a fresh process: on an empty `NUMBA_CACHE_DIR` "
-                  "(compilation) and on the cache that run filled (loading).", "",
-                  "| Path | Variant | Empty cache | Warm cache |", "|---|---|---:|---:|"]
-        singles = [row for row in info["rows"] if not row["path"].startswith("every path")]
-        for row in singles:
-            lines.append(f"| {row['path']} | {row['variant']} | {fmt_time(row['cold_s'])} "
-                         f"| {fmt_time(row['warm_s'])} |")
-        cold = sum(row["cold_s"] for row in singles)
-        lines.append(f"| all of them, one process each | | {fmt_time(cold)} | |")
-        for row in info["rows"]:
-            if row not in singles:
-                lines.append(f"| {row['path']} | {row['variant']} | {fmt_time(row['cold_s'])} "
-                             f"| {fmt_time(row['warm_s'])} |")
+        rows = info["rows"]
+        variants = list(dict.fromkeys(row["variant"] for row in rows))
+        paths = list(dict.fromkeys(row["path"] for row in rows))
+        by = {(row["path"], row["variant"]): row for row in rows}
+        lines += ["First call of one path in a fresh process, in each variant: on an empty "
+                  "`NUMBA_CACHE_DIR` (compilation) and on the cache that run filled (loading).",
+                  "", "| Path | " + " | ".join(f"{v}, empty | {v}, warm" for v in variants) + " |",
+                  "|---|" + "---:|---:|" * len(variants)]
+
+        def cells(path):
+            return " | ".join(
+                f"{fmt_time(by[path, v]['cold_s'])} | {fmt_time(by[path, v]['warm_s'])}"
+                if (path, v) in by else " | " for v in variants)
+
+        singles = [p for p in paths if not p.startswith("every path")]
+        for path in singles:
+            lines.append(f"| {path} | {cells(path)} |")
+        totals = " | ".join(
+            f"{fmt_time(sum(by[p, v]['cold_s'] for p in singles if (p, v) in by))} | "
+            for v in variants)
+        lines.append(f"| all of them, one process each | {totals} |")
+        for path in paths:
+            if path not in singles:
+                lines.append(f"| {path} | {cells(path)} |")
     return lines
 
 

@@ -79,7 +79,7 @@ print(imported - start, end - begin)
 """
 
 
-def start_once(code, env=None):
+def start_once(code, env):
     """Run ``python -c code``; return wall seconds and the floats it printed."""
     begin = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -88,27 +88,30 @@ def start_once(code, env=None):
     return [wall, *map(float, done.stdout.split())]
 
 
-def start_median(code, runs, env_for_run=lambda i: None):
+def start_median(code, runs, env_for_run):
     """Per-column medians of :func:`start_once` over ``runs`` runs."""
     rows = [start_once(code, env_for_run(i)) for i in range(runs)]
     return [statistics.median(column) for column in zip(*rows)]
 
 
 @pytest.mark.slow
-def test_startup(benchmark, full_size, tmp_path):
+def test_startup(benchmark, full_size, tmp_path, library_env):
     """Import and first call in a fresh process, with a warm and with a cold numba cache."""
     shape = (8, 128, 128, 128) if full_size else (2, 32, 32, 32)
     code = STARTUP.format(shape=shape)
     runs = 5 if full_size else 1
 
     def cold_env(i):
-        return dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / f"cache{i}"))
+        return library_env(NUMBA_CACHE_DIR=str(tmp_path / f"cache{i}"))
+
+    def warm_env(i):
+        return library_env()
 
     def measure():
-        start_once(code)  # fills the default cache if it is empty
+        start_once(code, library_env())  # fills the default cache if it is empty
         return {
-            "numpy": start_median("import numpy", runs),
-            "warm": start_median(code, runs),
+            "numpy": start_median("import numpy", runs, warm_env),
+            "warm": start_median(code, runs, warm_env),
             "cold": start_median(code, max(1, runs // 2), cold_env),
         }
 

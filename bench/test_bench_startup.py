@@ -4,12 +4,14 @@ Each row is a fresh process that imports rsgt_fast and makes one call of one
 path; the first call's time is reported, once with a new empty
 ``NUMBA_CACHE_DIR`` (compilation) and once with the cache that run filled
 (loading).  *serial* calls run under ``thread_limit(1)``; *parallel* calls are
-large enough for the parallel kernels.  With benchmarking disabled only the
-first path runs, as a smoke test.
+large enough for the parallel kernels, which by default take over only once
+serial work pays for compiling them; *parallel at once* makes the same calls
+with ``RSGT_FAST_PARALLEL_AFTER=0``, compiling the parallel kernels on the
+first call.  With benchmarking disabled only the first path runs, as a smoke
+test.
 """
 
 import json
-import os
 import subprocess
 import sys
 
@@ -24,11 +26,11 @@ import numpy as np
 import rsgt_fast
 from rsgt_fast.augmentation import random_smooth_grayvalue_transform
 path, variant = sys.argv[1], sys.argv[2]
-n = 1 << 19 if variant == "parallel" else 1 << 12
+n = 1 << 12 if variant == "serial" else 1 << 19
 ramp = np.arange(2 * n) % 4000
 calls = {
     "int16, full table": lambda: rsgt_fast.transform_batch(  # one element: a full table
-        (ramp - 1024).astype(np.int16).reshape(1 if variant == "parallel" else 2, -1), rng=0),
+        (ramp - 1024).astype(np.int16).reshape(2 if variant == "serial" else 1, -1), rng=0),
     "int16, clamped table": lambda: rsgt_fast.transform_batch(
         (ramp - 1024).astype(np.int16).reshape(2, -1)[:, :n // 3], rng=0, min_max_val=(0, 900)),
     "int32, wide range (interpolated)": lambda: rsgt_fast.transform_batch(
@@ -58,8 +60,12 @@ PATHS = ["int16, full table", "int16, clamped table", "int32, wide range (interp
          "normalize_mr_scan, float32"]
 
 
-def first_call(path, variant, cache):
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
+#: Variants: the name the probe gets, and the environment they run in.
+VARIANTS = {"serial": {}, "parallel": {}, "parallel at once": {"RSGT_FAST_PARALLEL_AFTER": "0"}}
+
+
+def first_call(path, variant, cache, env):
+    env = env(NUMBA_CACHE_DIR=str(cache), **VARIANTS[variant])
     done = subprocess.run([sys.executable, "-c", PROBE, path, variant], env=env,
                           capture_output=True, text=True, check=True, timeout=600)
     return json.loads(done.stdout.splitlines()[-1])
@@ -67,16 +73,16 @@ def first_call(path, variant, cache):
 
 @pytest.mark.slow
 @pytest.mark.needs_jit
-def test_startup_per_path(benchmark, full_size, tmp_path):
-    cases = [(p, v) for p in PATHS + [ALL] for v in ("serial", "parallel")] if full_size else [
+def test_startup_per_path(benchmark, full_size, tmp_path, library_env):
+    cases = [(p, v) for p in PATHS + [ALL] for v in VARIANTS] if full_size else [
         (PATHS[0], "serial")]
 
     def measure():
         rows = []
         for i, (path, variant) in enumerate(cases):
             cache = tmp_path / f"cache{i}"
-            cold = first_call(path, variant, cache)
-            warm = first_call(path, variant, cache)
+            cold = first_call(path, variant, cache, library_env)
+            warm = first_call(path, variant, cache, library_env)
             rows.append({"path": path, "variant": variant, "cold_s": cold, "warm_s": warm})
         return rows
 

@@ -16,6 +16,17 @@ layer, which makes it safe where the parallel one is not:
 * under ``thread_limit(1)``.
 
 The threading layer itself is never configured here.
+
+A parallel variant costs a few tenths of a second more to compile than its
+serial one, which a call that the serial variant finishes in milliseconds
+never earns back.  So, per kernel and argument types, the serial variant
+runs first, also in calls large enough for the parallel one; the parallel
+one takes over once the serial one has spent :data:`PARALLEL_AFTER`
+seconds on such calls, when the time it saves starts to outweigh its
+compilation.  Until then a call runs at most that long at serial speed.
+``RSGT_FAST_PARALLEL_AFTER=0``, and :func:`rsgt_fast.warmup` in its own
+process, take the parallel variant from the first call.  Both variants give
+the same bits.
 """
 
 from __future__ import annotations
@@ -26,6 +37,7 @@ import logging
 import os
 import sys
 import threading
+import time
 import types
 import warnings
 from collections.abc import Iterator
@@ -33,7 +45,8 @@ from collections.abc import Iterator
 import numba
 import numpy as np
 
-__all__ = ["thread_limit", "kernel", "serial_kernel", "helper", "engine", "serial_reason"]
+__all__ = ["thread_limit", "kernel", "serial_kernel", "helper", "engine", "serial_reason",
+           "parallel_at_once", "PARALLEL_AFTER"]
 
 logger = logging.getLogger("rsgt_fast")
 
@@ -42,6 +55,28 @@ OPTIONS = {"nogil": True, "error_model": "numpy", "boundscheck": False, "fastmat
 
 #: Inputs with fewer elements than this run the serial variant.
 SERIAL_BELOW = 1 << 15
+
+
+def _seconds_from_env(name, default):
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0.0:  # also rejects nan
+        warnings.warn(f"rsgt_fast: ignoring {name}={value!r}, which is not a number of "
+                      f"seconds >= 0; using {default}", RuntimeWarning, stacklevel=2)
+        return default
+    return seconds
+
+
+#: Seconds of serial work, on calls large enough for the parallel variant,
+#: after which a kernel compiles its parallel variant for those argument
+#: types: about what compiling one costs.  0 runs the parallel variant from
+#: the first call.  Set by ``RSGT_FAST_PARALLEL_AFTER``.
+PARALLEL_AFTER = _seconds_from_env("RSGT_FAST_PARALLEL_AFTER", 0.3)
 
 
 #: Cache directories already shown to be writable (one check per directory).
@@ -134,6 +169,20 @@ def _renamed(fn, suffix):
     return clone
 
 
+def _type_key(args):
+    """What tells one compiled specialisation of a kernel from another, cheaply."""
+    return tuple((a.dtype, a.ndim, a.flags.c_contiguous) if isinstance(a, np.ndarray) else type(a)
+                 for a in args)
+
+
+def _cache_counts(dispatcher):
+    """Signatures this dispatcher has loaded from the cache and compiled, so far."""
+    stats = getattr(dispatcher, "stats", None)  # a plain function under NUMBA_DISABLE_JIT
+    if stats is None:
+        return 0, 0
+    return sum(stats.cache_hits.values()), sum(stats.cache_misses.values())
+
+
 class Kernel:
     """A kernel compiled in a parallel and a serial variant."""
 
@@ -142,10 +191,30 @@ class Kernel:
         self.__doc__ = fn.__doc__
         self.parallel = _njit(_renamed(fn, "__parallel"), parallel=True)
         self.serial = _njit(_renamed(fn, "__serial"), parallel=False)
+        #: Per argument-type key: serial seconds spent at parallel size, or
+        #: ``None`` once the parallel variant has taken over.
+        self.serial_seconds: dict[tuple, float | None] = {}
 
     def __call__(self, *args):
-        """Run the variant chosen by the innermost :func:`engine` block (serial outside one)."""
-        return getattr(self, _VARIANT.get() or "serial")(*args)
+        """Run the variant chosen by the innermost :func:`engine` block (serial outside one).
+
+        In a parallel block the serial variant stands in until the parallel
+        one is worth compiling (see the module's docstring).
+        """
+        if _VARIANT.get() != "parallel":
+            return self.serial(*args)
+        key = _type_key(args)
+        spent = self.serial_seconds.get(key, 0.0)
+        if spent is None or spent >= PARALLEL_AFTER or _EAGER.get():
+            self.serial_seconds[key] = None
+            return self.parallel(*args)
+        counts = _cache_counts(self.serial)
+        start = time.perf_counter()
+        result = self.serial(*args)
+        elapsed = time.perf_counter() - start
+        if _cache_counts(self.serial) == counts:  # compiling or loading it is not work
+            self.serial_seconds[key] = spent + elapsed
+        return result
 
 
 def kernel(fn):
@@ -161,6 +230,7 @@ _THREAD_LIMIT: contextvars.ContextVar[int | None] = contextvars.ContextVar(
 _VARIANT: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "rsgt_fast_variant", default=None
 )
+_EAGER: contextvars.ContextVar[bool] = contextvars.ContextVar("rsgt_fast_eager", default=False)
 _parallel_lock = threading.Lock()
 _parallel_used = False
 _forked_after_parallel = False
@@ -215,6 +285,16 @@ def thread_limit(n_threads: int | None) -> Iterator[None]:
         yield
     finally:
         _THREAD_LIMIT.reset(token)
+
+
+@contextlib.contextmanager
+def parallel_at_once() -> Iterator[None]:
+    """Inside the block, parallel calls compile (or load) the parallel variants at once."""
+    token = _EAGER.set(True)
+    try:
+        yield
+    finally:
+        _EAGER.reset(token)
 
 
 def serial_reason(size):

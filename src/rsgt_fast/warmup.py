@@ -5,6 +5,7 @@ a second; one that does not compiles it, which takes seconds per path.
 :func:`warmup` runs each path once on small inputs (both the serial and, where
 this process may use it, the parallel variant), so that a Docker image, a
 cluster node or a CI runner pays for compilation once, when it is built.
+Later calls in the same process then use the parallel variants at once.
 
 Running it again only loads the cache.  Also available as
 ``rsgt-fast warmup [--dtypes int16,float32] [--out-dtypes float32]``.
@@ -159,8 +160,9 @@ def warmup(dtypes: Iterable = DTYPES, out_dtypes: Iterable = ("float32",)) -> Wa
     try:
         for dtype in dtypes:
             start = time.perf_counter()
-            for call in _paths(dtype, out_dtypes, parallel):
-                call()
+            with _jit.parallel_at_once():
+                for call in _paths(dtype, out_dtypes, parallel):
+                    call()
             seconds[dtype.name] = time.perf_counter() - start
     finally:
         np.random.set_state(state)
