@@ -85,7 +85,7 @@ _WRITABLE_CACHE_PATHS = set()
 
 def _njit(fn, **extra):
     """Compile ``fn`` with the shared options, caching where a cache is writable."""
-    options = dict(OPTIONS, **extra)
+    options = dict(OPTIONS, no_cfunc_wrapper=True, **extra)
     if numba.config.DISABLE_JIT:  # kernels run as Python: nothing to compile or keep
         return numba.njit(**options)(fn)
     try:
