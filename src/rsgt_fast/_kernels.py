@@ -164,6 +164,48 @@ def _store(row, j, v):
     return store_plain
 
 
+def rounded(row, v):
+    """``v`` as ``row`` stores it: a float16 bit pattern or a value of ``row``'s type."""
+    if row.itemsize == 2:
+        return half_bits(v)
+    return row.dtype.type(v)
+
+
+@overload(rounded, jit_options=OPTIONS)
+def _rounded(row, v):
+    # Chosen by the row's type, as for store().
+    if row.dtype.bitwidth == 16:
+        def rounded_half(row, v):
+            return half_bits(v)
+        return rounded_half
+
+    def rounded_plain(row, v):
+        return row.dtype.type(v)
+    return rounded_plain
+
+
+def ct_store(row, j, c):
+    """``row[j] = c / 4096``, ``c`` cast to ``row``'s type first (or rounded to float16)."""
+    if row.itemsize == 2:
+        row[j] = half_bits(half_value(half_bits(c)) / 4096.0)
+    else:
+        row[j] = c
+        row[j] = row[j] / 4096.0
+
+
+@overload(ct_store, jit_options=OPTIONS)
+def _ct_store(row, j, c):
+    if row.dtype.bitwidth == 16:
+        def ct_store_half(row, j, c):
+            row[j] = half_bits(half_value(half_bits(c)) / 4096.0)
+        return ct_store_half
+
+    def ct_store_plain(row, j, c):
+        row[j] = c
+        row[j] = row[j] / 4096.0
+    return ct_store_plain
+
+
 # ------------------------------------------------------------------ min/max
 
 
@@ -692,12 +734,8 @@ def scale_table(curve, error, values, table, finish):
         for j in range(n):  # no branch: this loop vectorises
             v = values[j]
             q = (v - amin) / span
-            if table.itemsize == 2:
-                low = half_bits(q - delta)
-                high = half_bits(q + delta)
-            else:
-                low = np.float32(q - delta)
-                high = np.float32(q + delta)
+            low = rounded(table, q - delta)
+            high = rounded(table, q + delta)
             table[j] = low
             flags[j] = low != high or v <= amin + near or v >= amax - near
         count = 0
@@ -749,10 +787,7 @@ def finish_table(curve, table, indices):
     ymin, ymax = extremes_of(exact)
     for i in range(indices.shape[0]):
         q = (exact[i] - ymin) / (ymax - ymin) if ymax > ymin else 0.5
-        if table.itemsize == 2:
-            table[indices[i]] = half_bits(q)
-        else:
-            table[indices[i]] = np.float32(q)
+        store(table, indices[i], q)
 
 
 # ------------------------------------------------------------------ normalisation
@@ -767,12 +802,7 @@ def _ct_task(task, n_chunks, x, consts, out, chunk):
     low = consts[1]
     high = consts[2]
     for i in range(stop - start):
-        c = min(max(xb[i] + shift, low), high)
-        if ob.itemsize == 2:
-            ob[i] = half_bits(half_value(half_bits(c)) / 4096.0)
-        else:
-            ob[i] = c
-            ob[i] = ob[i] / 4096.0
+        ct_store(ob, i, min(max(xb[i] + shift, low), high))
 
 
 @kernel
