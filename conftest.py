@@ -7,7 +7,7 @@ import os
 # waits until serial work would pay for compiling them (tests/test_tiers.py
 # tests that policy; the start-up benchmark clears this for its processes).
 # Processes started by the tests inherit it.
-os.environ.setdefault("RSGT_FAST_PARALLEL_AFTER", "0")
+os.environ.setdefault("RSGT_FAST_COMPILE_AFTER", "0")
 
 import numba  # noqa: E402
 import pytest  # noqa: E402

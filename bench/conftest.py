@@ -38,7 +38,7 @@ SHAPES = {
 
 
 def _library_env(**overrides):
-    env = {k: v for k, v in os.environ.items() if k != "RSGT_FAST_PARALLEL_AFTER"}
+    env = {k: v for k, v in os.environ.items() if k != "RSGT_FAST_COMPILE_AFTER"}
     env.update(overrides)
     return env
 

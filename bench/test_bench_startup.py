@@ -5,8 +5,8 @@ path; the first call's time is reported, once with a new empty
 ``NUMBA_CACHE_DIR`` (compilation) and once with the cache that run filled
 (loading).  *serial* calls run under ``thread_limit(1)``; *parallel* calls are
 large enough for the parallel kernels, which by default take over only once
-serial work pays for compiling them; *parallel at once* makes the same calls
-with ``RSGT_FAST_PARALLEL_AFTER=0``, compiling the parallel kernels on the
+serial work pays for compiling them; *compiled at once* makes the parallel calls
+with ``RSGT_FAST_COMPILE_AFTER=0``, compiling the parallel kernels on the
 first call.  With benchmarking disabled only the first path runs, as a smoke
 test.
 """
@@ -61,7 +61,7 @@ PATHS = ["int16, full table", "int16, clamped table", "int32, wide range (interp
 
 
 #: Variants: the name the probe gets, and the environment they run in.
-VARIANTS = {"serial": {}, "parallel": {}, "parallel at once": {"RSGT_FAST_PARALLEL_AFTER": "0"}}
+VARIANTS = {"serial": {}, "parallel": {}, "compiled at once": {"RSGT_FAST_COMPILE_AFTER": "0"}}
 
 
 def first_call(path, variant, cache, env):

@@ -1,7 +1,7 @@
 """When a kernel's parallel variant takes over from its serial one.
 
 By default the serial variant runs first, also in calls large enough for the
-parallel one, until it has spent ``PARALLEL_AFTER`` seconds on them (the
+parallel one, until it has spent ``COMPILE_AFTER`` seconds on them (the
 parallel compile then pays) or came from the cache.  The root ``conftest.py``
 sets that to 0 for the rest of the suite.
 """
@@ -40,7 +40,7 @@ def test_the_serial_variant_stands_in_until_its_work_would_pay_for_the_parallel_
     expected = args[2].copy()
     clock = iter(np.arange(100) * 0.125)  # every serial call "takes" 0.125 s
     monkeypatch.setattr(_jit, "time", types.SimpleNamespace(perf_counter=lambda: next(clock)))
-    monkeypatch.setattr(_jit, "PARALLEL_AFTER", 0.3)
+    monkeypatch.setattr(_jit, "COMPILE_AFTER", 0.3)
     monkeypatch.setattr(_kernels.lookup, "serial_seconds", {})
     spy = Spy(_kernels.lookup, monkeypatch)
     for _ in range(5):
@@ -58,7 +58,7 @@ def test_each_argument_type_waits_on_its_own(monkeypatch, parallel_allowed):
     wide = (args[0].astype(np.uint16), np.zeros((2, 65536), np.float32), *args[2:])
     _kernels.lookup(*args)
     _kernels.lookup(*wide)
-    monkeypatch.setattr(_jit, "PARALLEL_AFTER", 1e9)
+    monkeypatch.setattr(_jit, "COMPILE_AFTER", 1e9)
     monkeypatch.setattr(_kernels.lookup, "serial_seconds", {_jit._type_key(args): None})
     spy = Spy(_kernels.lookup, monkeypatch)
     with _jit.engine(args[0].size):
@@ -70,7 +70,7 @@ def test_each_argument_type_waits_on_its_own(monkeypatch, parallel_allowed):
 
 def test_small_calls_and_serial_blocks_never_count(monkeypatch):
     args = _lookup_args()
-    monkeypatch.setattr(_jit, "PARALLEL_AFTER", 1e9)
+    monkeypatch.setattr(_jit, "COMPILE_AFTER", 1e9)
     monkeypatch.setattr(_kernels.lookup, "serial_seconds", {})
     with _jit.thread_limit(1), _jit.engine(args[0].size):
         _kernels.lookup(*args)
@@ -78,12 +78,12 @@ def test_small_calls_and_serial_blocks_never_count(monkeypatch):
     assert _kernels.lookup.serial_seconds == {}
 
 
-def test_warmup_and_parallel_at_once_skip_the_wait(monkeypatch, parallel_allowed):
+def test_warmup_and_compile_at_once_skip_the_wait(monkeypatch, parallel_allowed):
     args = _lookup_args()
-    monkeypatch.setattr(_jit, "PARALLEL_AFTER", 1e9)
+    monkeypatch.setattr(_jit, "COMPILE_AFTER", 1e9)
     monkeypatch.setattr(_kernels.lookup, "serial_seconds", {})
     spy = Spy(_kernels.lookup, monkeypatch)
-    with _jit.parallel_at_once(), _jit.engine(args[0].size):
+    with _jit.compile_at_once(), _jit.engine(args[0].size):
         _kernels.lookup(*args)
     with _jit.engine(args[0].size):  # and it stays
         _kernels.lookup(*args)
@@ -96,54 +96,178 @@ def test_warmup_and_parallel_at_once_skip_the_wait(monkeypatch, parallel_allowed
 ])
 def test_the_environment_variable_is_read_or_refused_with_a_warning(monkeypatch, value,
                                                                      expected, warns):
-    monkeypatch.setenv("RSGT_FAST_PARALLEL_AFTER", value)
+    monkeypatch.setenv("RSGT_FAST_COMPILE_AFTER", value)
     if warns:
-        with pytest.warns(RuntimeWarning, match="RSGT_FAST_PARALLEL_AFTER"):
-            got = _jit._seconds_from_env("RSGT_FAST_PARALLEL_AFTER", 0.3)
+        with pytest.warns(RuntimeWarning, match="RSGT_FAST_COMPILE_AFTER"):
+            got = _jit._seconds_from_env("RSGT_FAST_COMPILE_AFTER", 0.3)
     else:
-        got = _jit._seconds_from_env("RSGT_FAST_PARALLEL_AFTER", 0.3)
+        got = _jit._seconds_from_env("RSGT_FAST_COMPILE_AFTER", 0.3)
     assert got == expected
 
 
-#: Three large int16 calls in a fresh process; prints which kernels have
-#: parallel machine code after each, and checks the bits against the serial kernels'.
+#: Four large int16 calls in a fresh process; prints, after each, whether the
+#: range scan ran compiled and which kernels have parallel machine code, and
+#: checks the bits against the serial kernels'.
 FRESH = r"""
 import json
 import numpy as np
 import rsgt_fast
-from rsgt_fast import _jit, _kernels
+from rsgt_fast import _jit, _kernels, scan
 x = (np.arange(1 << 18) % 3000 - 1000).astype(np.int16).reshape(2, -1)
 with rsgt_fast.thread_limit(1):
-    expected = rsgt_fast.transform_batch(x, rng=1)
-def parallel_code():
-    return sorted(name for name, k in vars(_kernels).items()
-                  if isinstance(k, _jit.Kernel) and k.parallel.overloads)
+    expected = rsgt_fast.transform_batch(x, rng=1, min_max_val=(-1000, 1999))
 found = []
-for _ in range(3):
+for _ in range(4):
     assert (rsgt_fast.transform_batch(x, rng=1) == expected).all()
-    found.append(parallel_code())
+    compiled = [v is None for v in scan.scan_parts.seconds.values()] == [True]
+    found.append(["compiled scan"] * compiled + sorted(
+        name for name, k in vars(_kernels).items()
+        if isinstance(k, _jit.Kernel) and k.parallel.overloads))
 print(json.dumps(found))
 """
 
 
 @pytest.mark.needs_jit
 @pytest.mark.timeout(600, method="thread")
-def test_a_fresh_process_compiles_parallel_kernels_only_when_they_pay(tmp_path):
+def test_a_fresh_process_compiles_what_pays(tmp_path):
     if _jit.serial_reason(1 << 18) is not None:
         pytest.skip("parallel kernels cannot run here")
 
     def run(**env):
-        env = {k: v for k, v in os.environ.items() if k != "RSGT_FAST_PARALLEL_AFTER"} | env
+        env = {k: v for k, v in os.environ.items() if k != "RSGT_FAST_COMPILE_AFTER"} | env
         env["NUMBA_CACHE_DIR"] = str(tmp_path / "cache")
         done = subprocess.run([sys.executable, "-c", FRESH], env=env, capture_output=True,
                               text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-3000:]
         return json.loads(done.stdout.splitlines()[-1])
 
-    # Calls of a few milliseconds never pay for a parallel compile, cold cache or warm.
-    assert run() == [[], [], []]
-    assert run() == [[], [], []]
-    # After a microsecond of serial work they would: the second call goes parallel.
-    parallel = ["chunk_minmax", "lookup_index"]
-    assert run(RSGT_FAST_PARALLEL_AFTER="1e-6") == [[], parallel, parallel]
-    assert run(RSGT_FAST_PARALLEL_AFTER="0") == [parallel] * 3
+    # Calls of a few milliseconds pay for no compilation: the scan stays in
+    # numpy and the map serial, on an empty cache and on the one it left.
+    assert run() == [[]] * 4
+    assert run() == [[]] * 4
+    # After a microsecond of work they would.  The scan: numpy, then the serial
+    # kernel (its compilation is not work), then the parallel one; the map
+    # (already compiled by the serial call) one step ahead.
+    assert run(RSGT_FAST_COMPILE_AFTER="1e-6") == [
+        [], ["compiled scan", "lookup_index"], ["compiled scan", "lookup_index"],
+        ["compiled scan", "chunk_minmax", "lookup_index"]]
+    # Now the cache holds the scan: it is loaded rather than stood in for.
+    assert run()[0] == ["compiled scan"]
+    everything = ["compiled scan", "chunk_minmax", "lookup_index"]
+    assert run(RSGT_FAST_COMPILE_AFTER="0") == [everything] * 4
+
+
+SCAN_DTYPES = ["bool", "int8", "uint8", "int16", "uint16", "float16", "int32", "uint32",
+               "float32", "int64", "uint64", "float64"]
+
+
+def _patterns(dtype, rng, shape):
+    """Values of ``dtype`` with its extremes, signed zeros and (floats) NaN and Inf, as
+    ``row_keys`` gets them: float16 as uint16 bit patterns."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        info = np.finfo(dtype)
+        pool = np.array([0.0, -0.0, 1.5, -2.25, info.max, -info.max, info.tiny, -info.tiny,
+                         np.inf, -np.inf, np.nan, -np.nan], dtype)
+        values = np.where(rng.random(shape) < 0.5, rng.choice(pool, shape),
+                          rng.normal(0, 1e3, shape).astype(dtype))
+    elif dtype.kind == "b":
+        values = rng.random(shape) < 0.5
+    else:
+        info = np.iinfo(dtype)
+        pool = np.array([info.min, info.max, 0, 1], dtype)
+        values = np.where(rng.random(shape) < 0.1, rng.choice(pool, shape),
+                          rng.integers(info.min, info.max, shape, dtype=dtype, endpoint=True))
+    values = values.astype(dtype)
+    return values.view(np.uint16) if dtype == np.float16 else values
+
+
+@pytest.mark.parametrize("dtype", SCAN_DTYPES)
+@pytest.mark.parametrize("shape, chunk", [((3, 1), 4), ((2, 37), 5), ((4, 64), 64), ((1, 300), 7)])
+def test_the_numpy_scan_gives_the_kernels_keys(dtype, shape, chunk):
+    from rsgt_fast import scan
+
+    rng = np.random.default_rng(abs(hash((dtype, shape))) % 2**32)
+    view, code = scan._scan_code(np.dtype(dtype))
+    for _ in range(5):
+        x = _patterns(dtype, rng, shape).view(view)
+        n_parts = shape[0] * -(-shape[1] // chunk)
+        expected = np.empty((n_parts, 2), view)
+        got = np.full((n_parts, 2), 7, view)
+        _kernels.chunk_minmax.serial(x, code, chunk, expected)
+        before = x.copy()
+        scan._numpy_chunk_minmax(x, code, chunk, got)
+        np.testing.assert_array_equal(got, expected)
+        np.testing.assert_array_equal(x, before)
+
+
+class _FakeKernel:
+    """A kernel whose variants are names and whose call says ``kernel``."""
+
+    serial = "serial"
+    parallel = "parallel"
+
+    def __init__(self, run=lambda: "kernel"):
+        self.run = run
+
+    def __call__(self, *args):
+        return self.run()
+
+
+def test_the_stand_in_runs_until_it_has_taken_as_long_as_compiling(monkeypatch):
+    calls = []
+    stand_in = _jit.StandIn(_FakeKernel(lambda: calls.append("kernel") or "k"),
+                            lambda *a: calls.append("numpy") or "n")
+    clock = iter(np.arange(100) * 0.125)
+    monkeypatch.setattr(_jit, "time", types.SimpleNamespace(perf_counter=lambda: next(clock)))
+    monkeypatch.setattr(_jit, "COMPILE_AFTER", 0.3)
+    monkeypatch.setattr(_jit, "_has_cache_index", lambda dispatcher: False)
+    monkeypatch.setattr(_jit.numba.config, "DISABLE_JIT", False)
+    a16, a32 = np.zeros(3, np.int16), np.zeros(3, np.int32)
+    results = [stand_in(a16) for _ in range(5)] + [stand_in(a32)]
+    # 0.125, 0.25, 0.375 s in numpy, then compiled; int32 waits on its own.
+    assert results == ["n", "n", "n", "k", "k", "n"]
+    assert calls == ["numpy"] * 3 + ["kernel"] * 2 + ["numpy"]
+
+
+def test_a_cached_kernel_is_never_stood_in_for(monkeypatch):
+    stand_in = _jit.StandIn(lambda *a: "kernel", lambda *a: "numpy")
+    monkeypatch.setattr(_jit, "COMPILE_AFTER", 1e9)
+    monkeypatch.setattr(_jit.numba.config, "DISABLE_JIT", False)
+    monkeypatch.setattr(_jit, "_has_cache_index", lambda dispatcher: dispatcher == "parallel")
+    assert _jit.StandIn(_FakeKernel(), lambda *a: "numpy")(np.zeros(2)) == "kernel"
+    monkeypatch.setattr(_jit, "_has_cache_index", lambda dispatcher: False)
+    assert _jit.StandIn(_FakeKernel(), lambda *a: "numpy")(np.zeros(2)) == "numpy"
+    with _jit.compile_at_once():
+        assert _jit.StandIn(_FakeKernel(), lambda *a: "numpy")(np.zeros(2)) == "kernel"
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int16", "uint16", "float16", "int32", "float32",
+                                   "uint64", "float64"])
+def test_the_public_calls_give_the_same_bits_with_the_numpy_scan(monkeypatch, dtype):
+    import rsgt_fast
+    from rsgt_fast import scan
+
+    rng = np.random.default_rng(8)
+    x = _patterns(dtype, rng, (3, 500))
+    if np.dtype(dtype).kind == "f":
+        x = np.nan_to_num(x.view(dtype), posinf=7.0, neginf=-9.0).astype(dtype)
+    expected = rsgt_fast.transform_batch(x, rng=4)
+    plain = np.dtype(dtype).kind != "u" and dtype != "float64"  # float64 holds its max
+    expected_mr = rsgt_fast.normalize_mr_scan(x[0]) if plain else None
+    bad = x.astype(np.float32) if plain else np.zeros(x.shape, np.float32)
+    bad[2, 7] = np.nan
+    with pytest.raises(ValueError) as expected_error:
+        rsgt_fast.transform_batch(bad, rng=4)
+
+    monkeypatch.setattr(_jit, "COMPILE_AFTER", 1e9)
+    monkeypatch.setattr(_jit, "_has_cache_index", lambda dispatcher: False)
+    monkeypatch.setattr(scan.scan_parts, "seconds", {})
+    monkeypatch.setattr(scan.scan_parts, "_cached", None)
+    np.testing.assert_array_equal(rsgt_fast.transform_batch(x, rng=4), expected)
+    if expected_mr is not None:
+        np.testing.assert_array_equal(rsgt_fast.normalize_mr_scan(x[0]), expected_mr)
+    with pytest.raises(ValueError) as error:
+        rsgt_fast.transform_batch(bad, rng=4)
+    assert str(error.value) == str(expected_error.value)
+    assert scan.scan_parts.seconds and None not in scan.scan_parts.seconds.values()

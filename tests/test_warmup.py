@@ -48,7 +48,7 @@ print(json.dumps({"compiled": compiled, "cache": done.cache, "parallel": done.pa
 
 def _run(code_or_args, cache_dir, *argv):
     # The library's default policy for parallel kernels, not the test session's.
-    env = {k: v for k, v in os.environ.items() if k != "RSGT_FAST_PARALLEL_AFTER"}
+    env = {k: v for k, v in os.environ.items() if k != "RSGT_FAST_COMPILE_AFTER"}
     env["NUMBA_CACHE_DIR"] = str(cache_dir)
     return subprocess.run([sys.executable, *code_or_args, *argv], env=env, capture_output=True,
                           text=True, timeout=600)

@@ -17,16 +17,20 @@ layer, which makes it safe where the parallel one is not:
 
 The threading layer itself is never configured here.
 
-A parallel variant costs a few tenths of a second more to compile than its
-serial one, which a call that the serial variant finishes in milliseconds
-never earns back.  So, per kernel and argument types, the serial variant
-runs first, also in calls large enough for the parallel one; the parallel
-one takes over once the serial one has spent :data:`PARALLEL_AFTER`
-seconds on such calls, when the time it saves starts to outweigh its
-compilation.  Until then a call runs at most that long at serial speed.
-``RSGT_FAST_PARALLEL_AFTER=0``, and :func:`rsgt_fast.warmup` in its own
-process, take the parallel variant from the first call.  Both variants give
-the same bits.
+Compiling costs time that a first call on a small input never earns back,
+so code is compiled when the work it speeds up starts to pay for it
+(:data:`COMPILE_AFTER` seconds of that work, per kernel and argument types):
+
+* A parallel variant costs a few tenths of a second more to compile than
+  its serial one.  The serial variant runs first, also in calls large
+  enough for the parallel one, until it has spent that long on them.
+* A kernel with a numpy stand-in (:class:`StandIn`, the range scan) runs
+  the stand-in, which gives the same result, until the stand-in has spent
+  that long, unless the kernel is compiled already or found in the cache.
+
+``RSGT_FAST_COMPILE_AFTER=0``, and :func:`rsgt_fast.warmup` in its own
+process, compile everything on its first call.  Every tier gives the same
+bits.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ import numba
 import numpy as np
 
 __all__ = ["thread_limit", "kernel", "serial_kernel", "helper", "engine", "serial_reason",
-           "parallel_at_once", "PARALLEL_AFTER"]
+           "compile_at_once", "COMPILE_AFTER", "StandIn"]
 
 logger = logging.getLogger("rsgt_fast")
 
@@ -72,11 +76,12 @@ def _seconds_from_env(name, default):
     return seconds
 
 
-#: Seconds of serial work, on calls large enough for the parallel variant,
-#: after which a kernel compiles its parallel variant for those argument
-#: types: about what compiling one costs.  0 runs the parallel variant from
-#: the first call.  Set by ``RSGT_FAST_PARALLEL_AFTER``.
-PARALLEL_AFTER = _seconds_from_env("RSGT_FAST_PARALLEL_AFTER", 0.3)
+#: Seconds of work in a cheaper-to-start tier (a numpy stand-in, or the
+#: serial variant on calls large enough for the parallel one) after which a
+#: kernel compiles the next tier for those argument types: about what
+#: compiling one costs.  0 compiles everything on its first call.  Set by
+#: ``RSGT_FAST_COMPILE_AFTER``.
+COMPILE_AFTER = _seconds_from_env("RSGT_FAST_COMPILE_AFTER", 0.3)
 
 
 #: Cache directories already shown to be writable (one check per directory).
@@ -205,7 +210,7 @@ class Kernel:
             return self.serial(*args)
         key = _type_key(args)
         spent = self.serial_seconds.get(key, 0.0)
-        if spent is None or spent >= PARALLEL_AFTER or _EAGER.get():
+        if spent is None or spent >= COMPILE_AFTER or _EAGER.get():
             self.serial_seconds[key] = None
             return self.parallel(*args)
         counts = _cache_counts(self.serial)
@@ -215,6 +220,50 @@ class Kernel:
         if _cache_counts(self.serial) == counts:  # compiling or loading it is not work
             self.serial_seconds[key] = spent + elapsed
         return result
+
+
+def _has_cache_index(dispatcher):
+    """Whether numba's cache holds an index for ``dispatcher`` (some signature compiled before)."""
+    try:
+        return os.path.exists(dispatcher._cache._cache_file._index_path)
+    except AttributeError:  # no cache (compiled in memory, NUMBA_DISABLE_JIT) or another numba
+        return False
+
+
+class StandIn:
+    """A :class:`Kernel` with a numpy function that gives the same results until it is compiled.
+
+    Per argument types, the stand-in runs while it has spent less than
+    :data:`COMPILE_AFTER` seconds, unless numba's cache holds the kernel
+    (for some argument types: loading is cheap, and a warmed cache holds them
+    all).
+    """
+
+    def __init__(self, kernel, stand_in):
+        self.kernel = kernel
+        self.stand_in = stand_in
+        #: Per argument-type key: the stand-in's seconds, or ``None`` once compiled.
+        self.seconds: dict[tuple, float | None] = {}
+        self._cached = None
+
+    def __call__(self, *args):
+        key = _type_key(args)
+        spent = self.seconds.get(key, 0.0)
+        if spent is not None and self._stand_in_may_run(spent):
+            start = time.perf_counter()
+            result = self.stand_in(*args)
+            self.seconds[key] = spent + time.perf_counter() - start
+            return result
+        self.seconds[key] = None
+        return self.kernel(*args)
+
+    def _stand_in_may_run(self, spent):
+        if spent >= COMPILE_AFTER or _EAGER.get() or numba.config.DISABLE_JIT:
+            return False
+        if self._cached is None:
+            variants = (self.kernel.serial, self.kernel.parallel)
+            self._cached = any(_has_cache_index(v) for v in variants)
+        return not self._cached
 
 
 def kernel(fn):
@@ -288,8 +337,8 @@ def thread_limit(n_threads: int | None) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def parallel_at_once() -> Iterator[None]:
-    """Inside the block, parallel calls compile (or load) the parallel variants at once."""
+def compile_at_once() -> Iterator[None]:
+    """Inside the block, calls compile (or load) the kernels and variants they may use at once."""
     token = _EAGER.set(True)
     try:
         yield

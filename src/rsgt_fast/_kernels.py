@@ -126,6 +126,12 @@ def _order_key(v, kind, magnitude, shift):
 order_key = helper(_order_key)
 
 
+def order_keys(values, code):
+    """:func:`order_key` of a numpy array of bit patterns, ``code`` as for :func:`chunk_minmax`."""
+    kind, magnitude, shift = code
+    return values if kind == KEY_SIGNED else _order_key(values, kind, magnitude, shift)
+
+
 def decode_keys(keys, kind, dtype):
     """Values of ``dtype`` from int64 order keys made by :func:`order_key`."""
     width = np.dtype(dtype).itemsize * 8

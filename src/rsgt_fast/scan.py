@@ -10,6 +10,10 @@ integers and floats alike (int16, uint16 and float16 share one, as do the
 32-bit and the 64-bit dtypes).  NaN and Inf have every exponent bit set, so
 their keys lie beyond every finite value's: a positive one's is at least the
 exponent mask, a negative one's at most minus one minus the mask.
+
+On an empty numba cache the first scans of a process run the same
+reduction in numpy (``_jit.StandIn``), which starts at once, until they
+have taken as long as compiling the kernel would.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ import functools
 
 import numpy as np
 
-from ._kernels import KEY_FLOAT, KEY_SIGNED, KEY_UNSIGNED, chunk_minmax, decode_keys
+from ._jit import StandIn
+from ._kernels import KEY_FLOAT, KEY_SIGNED, KEY_UNSIGNED, chunk_minmax, decode_keys, order_keys
 
 __all__ = ["element_ranges", "check_finite", "row_extrema", "key_code", "float_layout"]
 
@@ -62,6 +67,22 @@ def _scan_code(dtype):
     return view, code
 
 
+def _numpy_chunk_minmax(x, code, chunk, parts):
+    """``chunk_minmax`` in numpy: the same tasks, keys and extremes, with nothing to compile."""
+    n_rows, n = x.shape
+    n_chunks = -(-n // chunk)
+    starts = np.arange(0, n, chunk)
+    for b in range(n_rows):
+        keys = order_keys(x[b], code)
+        rows = slice(b * n_chunks, (b + 1) * n_chunks)
+        parts[rows, 0] = np.minimum.reduceat(keys, starts)
+        parts[rows, 1] = np.maximum.reduceat(keys, starts)
+
+
+#: The scan: numpy until it has taken ``_jit.COMPILE_AFTER`` seconds, then compiled.
+scan_parts = StandIn(chunk_minmax, _numpy_chunk_minmax)
+
+
 def row_keys(x2, dtype):
     """Per-row ``(B, 2)`` smallest and largest order key of rows ``x2`` of values of ``dtype``.
 
@@ -73,7 +94,7 @@ def row_keys(x2, dtype):
     n_rows, n = x.shape
     n_chunks = -(-n // SCAN_CHUNK)
     parts = np.empty((n_rows * n_chunks, 2), view)
-    chunk_minmax(x, code, SCAN_CHUNK, parts)
+    scan_parts(x, code, SCAN_CHUNK, parts)
     if n_chunks == 1:
         return parts
     parts = parts.reshape(n_rows, n_chunks, 2)

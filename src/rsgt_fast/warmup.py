@@ -160,7 +160,7 @@ def warmup(dtypes: Iterable = DTYPES, out_dtypes: Iterable = ("float32",)) -> Wa
     try:
         for dtype in dtypes:
             start = time.perf_counter()
-            with _jit.parallel_at_once():
+            with _jit.compile_at_once():
                 for call in _paths(dtype, out_dtypes, parallel):
                     call()
             seconds[dtype.name] = time.perf_counter() - start
