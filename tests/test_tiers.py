@@ -15,7 +15,7 @@ import types
 import numpy as np
 import pytest
 
-from rsgt_fast import _jit, _kernels, _layout
+from rsgt_fast import _jit, _kernels, _layout, _stand_ins
 from test_interface import Spy
 
 
@@ -196,7 +196,7 @@ def test_the_numpy_scan_gives_the_kernels_keys(dtype, shape, chunk):
         got = np.full((n_parts, 2), 7, view)
         _kernels.chunk_minmax.serial(x, code, chunk, expected)
         before = x.copy()
-        scan._numpy_chunk_minmax(x, code, chunk, got)
+        _stand_ins.chunk_minmax(x, code, chunk, got)
         np.testing.assert_array_equal(got, expected)
         np.testing.assert_array_equal(x, before)
 
@@ -244,12 +244,12 @@ def test_a_cached_kernel_is_never_stood_in_for(monkeypatch):
 
 @pytest.mark.parametrize("dtype", ["uint8", "int16", "uint16", "float16", "int32", "float32",
                                    "uint64", "float64"])
-def test_the_public_calls_give_the_same_bits_with_the_numpy_scan(monkeypatch, dtype):
+def test_the_public_calls_give_the_same_bits_with_the_stand_ins(monkeypatch, dtype):
     import rsgt_fast
-    from rsgt_fast import scan
+    from rsgt_fast import plan, scan
 
     rng = np.random.default_rng(8)
-    x = _patterns(dtype, rng, (3, 500))
+    x = _patterns(dtype, rng, (3, 70000))  # past the small-element kernel
     if np.dtype(dtype).kind == "f":
         x = np.nan_to_num(x.view(dtype), posinf=7.0, neginf=-9.0).astype(dtype)
     expected = rsgt_fast.transform_batch(x, rng=4)
@@ -262,12 +262,39 @@ def test_the_public_calls_give_the_same_bits_with_the_numpy_scan(monkeypatch, dt
 
     monkeypatch.setattr(_jit, "COMPILE_AFTER", 1e9)
     monkeypatch.setattr(_jit, "_has_cache_index", lambda dispatcher: False)
-    monkeypatch.setattr(scan.scan_parts, "seconds", {})
-    monkeypatch.setattr(scan.scan_parts, "_cached", None)
+    for stand_in in (scan.scan_parts, plan.grids):
+        monkeypatch.setattr(stand_in, "seconds", {})
+        monkeypatch.setattr(stand_in, "_cached", None)
     np.testing.assert_array_equal(rsgt_fast.transform_batch(x, rng=4), expected)
     if expected_mr is not None:
         np.testing.assert_array_equal(rsgt_fast.normalize_mr_scan(x[0]), expected_mr)
     with pytest.raises(ValueError) as error:
         rsgt_fast.transform_batch(bad, rng=4)
     assert str(error.value) == str(expected_error.value)
-    assert scan.scan_parts.seconds and None not in scan.scan_parts.seconds.values()
+    for stand_in in (scan.scan_parts, plan.grids):
+        assert stand_in.seconds and None not in stand_in.seconds.values()
+
+
+@pytest.mark.parametrize("points", [[1], [2], [3, 17], [16, 255, 256, 257], [1000, 4096],
+                                    [65536], [70001, 5]])
+@pytest.mark.parametrize("dense", [False, True])
+@pytest.mark.parametrize("n_sinusoids", [1, 4, 9])
+def test_the_numpy_curves_give_the_kernels_bits(points, dense, n_sinusoids):
+    from rsgt_fast.curves import sample_parameters
+
+    rng = np.random.default_rng(len(points) * 100 + sum(points) + n_sinusoids)
+    curve = sample_parameters(rng, len(points), n_sinusoids, 0.2, 1.6 + 3 * dense)
+
+    def grid():
+        return _layout.Grid(points=np.array(points, np.int64),
+                            dense=np.full(len(points), dense),
+                            values=np.full((len(points), max(points)), 3.0),
+                            extrema=np.full((len(points), 2), 9.0))
+
+    expected, got = grid(), grid()
+    _kernels.sample_grids.serial(curve, expected)
+    before = curve.copy()
+    _stand_ins.sample_grids(curve, got)
+    np.testing.assert_array_equal(curve, before)
+    for field in ("values", "extrema"):
+        np.testing.assert_array_equal(getattr(got, field), getattr(expected, field))

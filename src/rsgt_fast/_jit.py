@@ -246,7 +246,8 @@ class StandIn:
         self.seconds: dict[tuple, float | None] = {}
         self._cached = None
 
-    def __call__(self, *args):
+    def __call__(self, *args, serial=False):
+        """Run the stand-in or the kernel (its ``serial`` variant when asked)."""
         key = _type_key(args)
         spent = self.seconds.get(key, 0.0)
         if spent is not None and self._stand_in_may_run(spent):
@@ -255,7 +256,7 @@ class StandIn:
             self.seconds[key] = spent + time.perf_counter() - start
             return result
         self.seconds[key] = None
-        return self.kernel(*args)
+        return (self.kernel.serial if serial else self.kernel)(*args)
 
     def _stand_in_may_run(self, spent):
         if spent >= COMPILE_AFTER or _EAGER.get() or numba.config.DISABLE_JIT:

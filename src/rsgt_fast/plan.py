@@ -17,6 +17,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import _stand_ins
+from ._jit import StandIn
 from ._kernels import (
     index_tables, interpolate, interpolate_integers, lookup, lookup_index, lookup_tables,
     pair_tables, sample_grids, small_index_rows,
@@ -246,6 +248,10 @@ def _entries(dtype, half):
     return values
 
 
+#: The curves: numpy until that has taken ``_jit.COMPILE_AFTER`` seconds, then compiled.
+grids = StandIn(sample_grids, _stand_ins.sample_grids)
+
+
 def build_tables(plan, dtype, curve, table_dtype):
     """Each element's table for ``plan`` on rows of ``dtype``: two kernel calls, one
     sampling the curves and one filling the tables, in the variant the call
@@ -269,7 +275,7 @@ def build_tables(plan, dtype, curve, table_dtype):
         fill, args = pair_tables, (table,)
     many_points = int(grid.points.sum()) >= PARALLEL_TABLES
     many_entries = table.size >= 8 * PARALLEL_TABLES  # filling an entry costs less
-    (sample_grids if many_points else sample_grids.serial)(curve, grid)
+    grids(curve, grid, serial=not many_points)
     (fill if many_points or many_entries else fill.serial)(grid, *args)
     return table
 

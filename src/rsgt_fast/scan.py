@@ -12,7 +12,7 @@ their keys lie beyond every finite value's: a positive one's is at least the
 exponent mask, a negative one's at most minus one minus the mask.
 
 On an empty numba cache the first scans of a process run the same
-reduction in numpy (``_jit.StandIn``), which starts at once, until they
+reduction in numpy (``_stand_ins``), which starts at once, until they
 have taken as long as compiling the kernel would.
 """
 
@@ -22,8 +22,9 @@ import functools
 
 import numpy as np
 
+from . import _stand_ins
 from ._jit import StandIn
-from ._kernels import KEY_FLOAT, KEY_SIGNED, KEY_UNSIGNED, chunk_minmax, decode_keys, order_keys
+from ._kernels import KEY_FLOAT, KEY_SIGNED, KEY_UNSIGNED, chunk_minmax, decode_keys
 
 __all__ = ["element_ranges", "check_finite", "row_extrema", "key_code", "float_layout"]
 
@@ -67,20 +68,8 @@ def _scan_code(dtype):
     return view, code
 
 
-def _numpy_chunk_minmax(x, code, chunk, parts):
-    """``chunk_minmax`` in numpy: the same tasks, keys and extremes, with nothing to compile."""
-    n_rows, n = x.shape
-    n_chunks = -(-n // chunk)
-    starts = np.arange(0, n, chunk)
-    for b in range(n_rows):
-        keys = order_keys(x[b], code)
-        rows = slice(b * n_chunks, (b + 1) * n_chunks)
-        parts[rows, 0] = np.minimum.reduceat(keys, starts)
-        parts[rows, 1] = np.maximum.reduceat(keys, starts)
-
-
 #: The scan: numpy until it has taken ``_jit.COMPILE_AFTER`` seconds, then compiled.
-scan_parts = StandIn(chunk_minmax, _numpy_chunk_minmax)
+scan_parts = StandIn(chunk_minmax, _stand_ins.chunk_minmax)
 
 
 def row_keys(x2, dtype):
