@@ -89,5 +89,6 @@ def test_startup_per_path(benchmark, full_size, tmp_path, library_env):
     benchmark.group = "14 start-up per path"
     rows = benchmark.pedantic(measure)
     benchmark.extra_info.update(kind="startup_paths", rows=rows)
-    for row in rows:
-        assert row["cold_s"] > row["warm_s"]
+    for row in rows:  # compiling costs more than loading
+        if row["variant"] == "compiled at once":
+            assert row["cold_s"] > row["warm_s"]

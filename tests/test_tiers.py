@@ -298,3 +298,41 @@ def test_the_numpy_curves_give_the_kernels_bits(points, dense, n_sinusoids):
     np.testing.assert_array_equal(curve, before)
     for field in ("values", "extrema"):
         np.testing.assert_array_equal(getattr(got, field), getattr(expected, field))
+
+
+def _stand_ins_only(monkeypatch):
+    """Make every stand-in run, with an empty record, for the rest of the test."""
+    from rsgt_fast import plan, scan
+
+    monkeypatch.setattr(_jit, "COMPILE_AFTER", 1e9)
+    monkeypatch.setattr(_jit, "_has_cache_index", lambda dispatcher: False)
+    stand_ins = (scan.scan_parts, plan.grids, plan.small)
+    for stand_in in stand_ins:
+        monkeypatch.setattr(stand_in, "seconds", {})
+        monkeypatch.setattr(stand_in, "_cached", None)
+    return stand_ins
+
+
+@pytest.mark.parametrize("dtype", ["bool", "uint8", "int8", "int16", "uint16"])
+@pytest.mark.parametrize("out_dtype", ["float32", "float16", "float64"])
+@pytest.mark.parametrize("bounds", [None, (3, 90), (-40000, 70000), (5, 5), (-7, -2)])
+def test_small_rows_give_the_same_bits_with_the_stand_in(monkeypatch, dtype, out_dtype, bounds):
+    import rsgt_fast
+    from rsgt_fast import plan
+
+    if dtype == "bool" and bounds is not None:
+        bounds = (0, 1)
+    rng = np.random.default_rng(21)
+    info = np.iinfo(np.uint8 if dtype == "bool" else dtype)
+    x = rng.integers(info.min, info.max, (5, 9, 11), endpoint=True).astype(dtype)
+    x[1] = x[1, 0, 0]  # one flat element
+    kwargs = dict(rng=9, dtype=out_dtype, min_max_val=bounds, return_curves=True)
+    expected, curves = rsgt_fast.transform_batch(x, **kwargs)
+    stand_ins = _stand_ins_only(monkeypatch)
+    got, got_curves = rsgt_fast.transform_batch(x, **kwargs)
+    np.testing.assert_array_equal(got.view(np.uint8), expected.view(np.uint8))
+    assert got_curves == curves
+    ran = [seconds for stand_in in stand_ins for seconds in stand_in.seconds.values()]
+    assert ran and None not in ran
+    if bounds != (-40000, 70000):  # a range too wide for small rows
+        assert plan.small.seconds

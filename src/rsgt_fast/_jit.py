@@ -239,16 +239,19 @@ class StandIn:
     all).
     """
 
-    def __init__(self, kernel, stand_in):
+    def __init__(self, kernel, stand_in, key=None):
         self.kernel = kernel
         self.stand_in = stand_in
+        #: ``key(*args)``: what tells the kernel's specialisations apart (by
+        #: default every argument's type); called on every call, so keep it cheap.
+        self.key = key or (lambda *args: _type_key(args))
         #: Per argument-type key: the stand-in's seconds, or ``None`` once compiled.
-        self.seconds: dict[tuple, float | None] = {}
+        self.seconds: dict = {}
         self._cached = None
 
     def __call__(self, *args, serial=False):
         """Run the stand-in or the kernel (its ``serial`` variant when asked)."""
-        key = _type_key(args)
+        key = self.key(*args)
         spent = self.seconds.get(key, 0.0)
         if spent is not None and self._stand_in_may_run(spent):
             start = time.perf_counter()

@@ -18,7 +18,7 @@ import numpy as np
 from ._kernels import SWEEP_EXACT, TWO_PI, order_keys
 from ._layout import AMPLITUDE, FREQUENCY, PHASE, YMAX, YMIN
 
-__all__ = ["chunk_minmax", "sample_grids"]
+__all__ = ["chunk_minmax", "sample_grids", "small_index_rows"]
 
 #: The golden section, as ``_kernels._polish`` uses it.
 _RATIO = 0.6180339887498949
@@ -138,3 +138,36 @@ def sample_grids(curve, grid):
                                      min((jhi + 1) * step, TWO_PI), 1.0))
         grid.extrema[b, YMIN] = ymin
         grid.extrema[b, YMAX] = ymax
+
+
+def _rounded(q, out):
+    """float64 values in [0, 1] as ``out`` stores them (``_kernels.store``): float16 rows
+    hold bit patterns, rounded to nearest even as numpy rounds them."""
+    if out.dtype.itemsize == 2:
+        return q.astype(np.float16).view(np.uint16)
+    return q.astype(out.dtype)
+
+
+def small_index_rows(x, curve, own, ranges, extrema, out):
+    """``_kernels.small_index_rows``: scan, curve, table and map of each small row."""
+    for b in range(x.shape[0]):
+        xb = x[b]
+        if own:
+            lo = int(xb.min())
+            hi = int(xb.max())
+            ranges[b] = (lo, hi, lo, hi, 0)
+        g = int(ranges[b, 1] - ranges[b, 0] + 1)
+        clip_lo, clip_hi, base = (int(v) for v in ranges[b, 2:5])
+        yb = np.empty(g)
+        _sample_block(curve, b, g, yb)
+        ymin = float(yb.min())
+        ymax = float(yb.max())
+        span = ymax - ymin
+        if span > 0.0:
+            q = np.minimum(np.maximum((yb - ymin) / span, 0.0), 1.0)
+        else:
+            q = np.full(g, 0.5)
+        table = _rounded(q, out)[base:]
+        out[b] = table[np.clip(xb.astype(np.int64), clip_lo, clip_hi) - clip_lo]
+        extrema[b, YMIN] = ymin
+        extrema[b, YMAX] = ymax

@@ -248,8 +248,11 @@ def _entries(dtype, half):
     return values
 
 
-#: The curves: numpy until that has taken ``_jit.COMPILE_AFTER`` seconds, then compiled.
-grids = StandIn(sample_grids, _stand_ins.sample_grids)
+#: The curves, and everything for small rows: numpy until that has taken
+#: ``_jit.COMPILE_AFTER`` seconds, then compiled.
+grids = StandIn(sample_grids, _stand_ins.sample_grids, key=lambda curve, grid: 0)
+small = StandIn(small_index_rows, _stand_ins.small_index_rows,
+                key=lambda x, curve, own, ranges, extrema, out: (x.dtype, out.dtype))
 
 
 def build_tables(plan, dtype, curve, table_dtype):
@@ -364,7 +367,7 @@ def small_rows(x2, curve, shape, out_dtype, bounds=None, out=None):
         (lo, hi), = clamped_bounds(x2.dtype, [bounds])
         ranges[:] = (*bounds, lo, hi, min(max(lo - bounds[0], 0), bounds[1] - bounds[0]))
     extrema = np.empty((n_rows, 2))
-    small_index_rows(x2, curve, bounds is None, ranges, extrema, out2)
+    small(x2, curve, bounds is None, ranges, extrema, out2)
     return _finish(result, out), ranges[:, :2], extrema
 
 

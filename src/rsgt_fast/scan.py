@@ -69,7 +69,8 @@ def _scan_code(dtype):
 
 
 #: The scan: numpy until it has taken ``_jit.COMPILE_AFTER`` seconds, then compiled.
-scan_parts = StandIn(chunk_minmax, _stand_ins.chunk_minmax)
+scan_parts = StandIn(chunk_minmax, _stand_ins.chunk_minmax,
+                     key=lambda x, code, chunk, parts: x.dtype)
 
 
 def row_keys(x2, dtype):
