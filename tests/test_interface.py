@@ -123,7 +123,7 @@ def test_order_key_is_its_own_inverse_and_sorts_like_the_values():
         values = np.asarray(values).astype(name)
         view, (kind, magnitude, _) = key_code(values.dtype)
         width = view.itemsize * 8
-        keys = _kernels._order_key(values.view(view).astype(np.int64), kind,
+        keys = _kernels.order_key_of(values.view(view).astype(np.int64), kind,
                                    np.int64(magnitude), width - 1)
         order = np.argsort(keys, kind="stable")
         sorted_values = values[order].astype(np.float64)

@@ -12,7 +12,9 @@ kernels that fill tables from its grids are small.  The planner runs both
 serially unless the tables are large (their parallel variants, the curve
 code above all, cost about a second more to compile).  The packed
 arguments (``curve``, ``place``, ``clip``, ``grid``, ``job``) are described
-in :mod:`._layout`; kernels draw no random numbers.
+in :mod:`._layout`; kernels draw no random numbers.  Until compiling them
+pays, :func:`chunk_minmax`, :func:`sample_grids` and :func:`small_index_rows`
+are stood in for by numpy code with the same results (:mod:`._stand_ins`).
 
 Helpers are never called with an integer literal (``f(x, 0)``) but with an
 int64 (``f(x, np.int64(0))``): numba compiles a helper once more for every
@@ -107,7 +109,7 @@ def half_value(h):
     return v
 
 
-def _order_key(v, kind, magnitude, shift):
+def order_key_of(v, kind, magnitude, shift):
     """Signed integer key of a value's bit pattern ``v``, ordered as the values are.
 
     ``v`` is the value viewed as a signed integer of its width, ``magnitude``
@@ -123,20 +125,14 @@ def _order_key(v, kind, magnitude, shift):
     return v
 
 
-order_key = helper(_order_key)
-
-
-def order_keys(values, code):
-    """:func:`order_key` of a numpy array of bit patterns, ``code`` as for :func:`chunk_minmax`."""
-    kind, magnitude, shift = code
-    return values if kind == KEY_SIGNED else _order_key(values, kind, magnitude, shift)
+order_key = helper(order_key_of)
 
 
 def decode_keys(keys, kind, dtype):
     """Values of ``dtype`` from int64 order keys made by :func:`order_key`."""
     width = np.dtype(dtype).itemsize * 8
     keys = np.asarray(keys, np.int64)
-    patterns = _order_key(keys, kind, np.int64((1 << (width - 1)) - 1), width - 1)
+    patterns = order_key_of(keys, kind, np.int64((1 << (width - 1)) - 1), width - 1)
     return patterns.astype(f"int{width}").view(dtype)
 
 

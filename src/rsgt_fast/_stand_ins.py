@@ -15,13 +15,19 @@ import math
 
 import numpy as np
 
-from ._kernels import SWEEP_EXACT, TWO_PI, order_keys
+from ._kernels import KEY_SIGNED, SWEEP_EXACT, TWO_PI, order_key_of
 from ._layout import AMPLITUDE, FREQUENCY, PHASE, YMAX, YMIN
 
 __all__ = ["chunk_minmax", "sample_grids", "small_index_rows"]
 
 #: The golden section, as ``_kernels._polish`` uses it.
 _RATIO = 0.6180339887498949
+
+
+def order_keys(values, code):
+    """``_kernels.order_key`` of a numpy array of bit patterns, ``code`` as for the scan."""
+    kind, magnitude, shift = code
+    return values if kind == KEY_SIGNED else order_key_of(values, kind, magnitude, shift)
 
 
 def chunk_minmax(x, code, chunk, parts):
