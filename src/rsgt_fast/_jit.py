@@ -24,9 +24,10 @@ so code is compiled when the work it speeds up starts to pay for it
 * A parallel variant costs a few tenths of a second more to compile than
   its serial one.  The serial variant runs first, also in calls large
   enough for the parallel one, until it has spent that long on them.
-* A kernel with a numpy stand-in (:class:`StandIn`, the range scan) runs
-  the stand-in, which gives the same result, until the stand-in has spent
-  that long, unless the kernel is compiled already or found in the cache.
+* A kernel with a numpy stand-in (:class:`StandIn`: the range scan, the
+  curves, small 8/16-bit elements) runs the stand-in, which gives the same
+  bits, until the stand-in has spent that long, unless numba's cache holds
+  the kernel.
 
 ``RSGT_FAST_COMPILE_AFTER=0``, and :func:`rsgt_fast.warmup` in its own
 process, compile everything on its first call.  Every tier gives the same
