@@ -123,5 +123,8 @@ def test_startup(benchmark, full_size, tmp_path, library_env):
         wall, imported, first = result[cache]
         benchmark.extra_info.update({f"{cache}_wall_s": wall, f"{cache}_import_s": imported,
                                      f"{cache}_first_call_s": first})
-    # A cold cache compiles; a warm one only loads machine code.
-    assert result["cold"][2] > result["warm"][2]
+    # At full size a cold cache compiles, a warm one only loads machine code.
+    # (The smoke run's small batch runs numpy stand-ins on a cold cache:
+    # nothing is compiled there, so it can start sooner than loading.)
+    if full_size:
+        assert result["cold"][2] > result["warm"][2]

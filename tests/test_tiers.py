@@ -336,3 +336,24 @@ def test_small_rows_give_the_same_bits_with_the_stand_in(monkeypatch, dtype, out
     assert ran and None not in ran
     if bounds != (-40000, 70000):  # a range too wide for small rows
         assert plan.small.seconds
+
+
+@pytest.mark.parametrize("out_dtype", ["float32", "float16"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_facade_gives_rsgts_bits_with_the_stand_ins(monkeypatch, out_dtype, seed):
+    import rsgt.augmentation
+
+    from rsgt_fast import augmentation
+
+    image = np.random.default_rng(seed).integers(-1024, 3072, (40, 50)).astype(np.int16)
+    np.random.seed(seed)
+    expected = rsgt.augmentation.random_smooth_grayvalue_transform(image, dtype=out_dtype)
+    _stand_ins_only(monkeypatch)
+    monkeypatch.setattr(augmentation._table, "seconds", {})
+    monkeypatch.setattr(augmentation._table, "_cached", None)
+    np.random.seed(seed)
+    got = augmentation.random_smooth_grayvalue_transform(image, dtype=out_dtype)
+    np.testing.assert_array_equal(got.view(np.uint8), expected.view(np.uint8))
+    lut = np.dtype(np.uint16 if out_dtype == "float16" else out_dtype)  # float16: bit patterns
+    assert list(augmentation._table.seconds) == [lut]
+    assert None not in augmentation._table.seconds.values()

@@ -25,9 +25,9 @@ so code is compiled when the work it speeds up starts to pay for it
   its serial one.  The serial variant runs first, also in calls large
   enough for the parallel one, until it has spent that long on them.
 * A kernel with a numpy stand-in (:class:`StandIn`: the range scan, the
-  curves, small 8/16-bit elements) runs the stand-in, which gives the same
-  bits, until the stand-in has spent that long, unless numba's cache holds
-  the kernel.
+  curves, small 8/16-bit elements, the facade's table) runs the stand-in,
+  which gives the same bits, until the stand-in has spent that long, unless
+  numba's cache holds the kernel.
 
 ``RSGT_FAST_COMPILE_AFTER=0``, and :func:`rsgt_fast.warmup` in its own
 process, compile everything on its first call.  Every tier gives the same
@@ -240,12 +240,15 @@ class StandIn:
     all).
     """
 
-    def __init__(self, kernel, stand_in, key=None):
+    def __init__(self, kernel, stand_in, key=None, dispatchers=None):
         self.kernel = kernel
         self.stand_in = stand_in
         #: ``key(*args)``: what tells the kernel's specialisations apart (by
         #: default every argument's type); called on every call, so keep it cheap.
         self.key = key or (lambda *args: _type_key(args))
+        #: The compiled functions whose cache entries make the stand-in needless
+        #: (by default the kernel's two variants).
+        self.dispatchers = dispatchers
         #: Per argument-type key: the stand-in's seconds, or ``None`` once compiled.
         self.seconds: dict = {}
         self._cached = None
@@ -266,8 +269,8 @@ class StandIn:
         if spent >= COMPILE_AFTER or _EAGER.get() or numba.config.DISABLE_JIT:
             return False
         if self._cached is None:
-            variants = (self.kernel.serial, self.kernel.parallel)
-            self._cached = any(_has_cache_index(v) for v in variants)
+            compiled = self.dispatchers or (self.kernel.serial, self.kernel.parallel)
+            self._cached = any(_has_cache_index(d) for d in compiled)
         return not self._cached
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _validate
-from ._jit import engine
+from ._jit import StandIn, engine
 from ._kernels import sample_curve, scale_table, sines
 from ._layout import AMPLITUDE, FREQUENCY, SAMPLE_ERROR
 from .curves import legacy_parameters, rsgt_samples
@@ -74,11 +74,25 @@ def rsgt_table(curve, n_points, lut_dtype):
     ``_kernels.scale_table``), and numpy's exact arithmetic is redone,
     in one call, only where that error could matter: at the samples that may
     be an extremum and at the entries whose rounding the error could change
-    (a few per thousand).  float64 output needs every exact sample.
+    (a few per thousand).  float64 output needs every exact sample.  Until
+    the compiled sampling pays for its compilation, tables of up to
+    ``EXACT_STAND_IN`` entries are computed exactly as rsgt does.
     """
     if n_points == 1 or lut_dtype == np.float64 or not _numpy_sin_is_pointwise():
-        y = rsgt_samples(curve, n_points)
-        return _cast_exact(y, y.min(), y.max(), lut_dtype)
+        return _exact_table(curve, n_points, lut_dtype)
+    if n_points <= EXACT_STAND_IN:
+        return _table(curve, n_points, lut_dtype)
+    return _sampled_table(curve, n_points, lut_dtype)
+
+
+def _exact_table(curve, n_points, lut_dtype):
+    """rsgt's own computation of its table, in numpy."""
+    y = rsgt_samples(curve, n_points)
+    return _cast_exact(y, y.min(), y.max(), lut_dtype)
+
+
+def _sampled_table(curve, n_points, lut_dtype):
+    """rsgt's table from compiled samples, numpy's arithmetic redone where it matters."""
     error = SAMPLE_ERROR * sum(abs(a) * (2.0 + f) for f, a in
                                zip(curve[0, FREQUENCY].tolist(), curve[0, AMPLITUDE].tolist()))
     table = np.empty(n_points, lut_dtype)
@@ -93,6 +107,16 @@ def rsgt_table(curve, n_points, lut_dtype):
     # both extrema, so their own extrema are the table's.
     table[unsafe] = _cast_exact(exact, exact.min(), exact.max(), lut_dtype)
     return table
+
+
+#: Tables of at most this many entries are computed as rsgt computes them, in
+#: numpy, until that has taken ``_jit.COMPILE_AFTER`` seconds (the compiled
+#: sampling then pays); larger ones always use the compiled sampling, whose
+#: memory stays bounded.
+EXACT_STAND_IN = 1 << 16
+
+_table = StandIn(_sampled_table, _exact_table, key=lambda curve, n_points, lut_dtype: lut_dtype,
+                 dispatchers=(sample_curve, scale_table))
 
 
 def random_smooth_grayvalue_transform(
