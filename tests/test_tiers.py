@@ -352,3 +352,23 @@ def test_the_facade_gives_rsgts_bits_with_the_stand_ins(monkeypatch, out_dtype, 
     lut = np.dtype(np.uint16 if out_dtype == "float16" else out_dtype)  # float16: bit patterns
     assert list(augmentation._table.seconds) == [lut]
     assert None not in augmentation._table.seconds.values()
+
+
+def test_threads_share_the_stand_ins_and_get_the_same_bits(monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import rsgt_fast
+
+    rng = np.random.default_rng(12)
+    inputs = [rng.integers(-1024, 3072, (2, 40, 40)).astype(np.int16),  # small elements
+              rng.normal(0, 1, (2, 70000)).astype(np.float32),  # scan and curves
+              rng.integers(0, 4096, (1, 30, 30)).astype(np.uint16)]
+    expected = [rsgt_fast.transform_batch(x, rng=i) for i, x in enumerate(inputs)]
+    stand_ins = _stand_ins_only(monkeypatch)
+    jobs = [(i % len(inputs)) for i in range(48)]
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda i: rsgt_fast.transform_batch(inputs[i], rng=i), jobs))
+    for i, got in zip(jobs, results):
+        np.testing.assert_array_equal(got, expected[i])
+    ran = [seconds for stand_in in stand_ins[:3] for seconds in stand_in.seconds.values()]
+    assert len(ran) >= 4 and None not in ran
