@@ -144,28 +144,6 @@ def task_span(task, n_chunks, chunk, length):
     return b, start, min(start + chunk, length)
 
 
-def store(row, j, v):
-    """``row[j] = v``, as a float16 bit pattern where ``row`` holds them."""
-    if row.itemsize == 2:
-        row[j] = half_bits(v)
-    else:
-        row[j] = v
-
-
-@overload(store, jit_options=OPTIONS)
-def _store(row, j, v):
-    # Chosen by the row's type when a kernel is compiled: rows of float32 and
-    # float64 never compile the float16 rounding.
-    if row.dtype.bitwidth == 16:
-        def store_half(row, j, v):
-            row[j] = half_bits(v)
-        return store_half
-
-    def store_plain(row, j, v):
-        row[j] = v
-    return store_plain
-
-
 def rounded(row, v):
     """``v`` as ``row`` stores it: a float16 bit pattern or a value of ``row``'s type."""
     if row.itemsize == 2:
@@ -175,7 +153,8 @@ def rounded(row, v):
 
 @overload(rounded, jit_options=OPTIONS)
 def _rounded(row, v):
-    # Chosen by the row's type, as for store().
+    # Chosen by the row's type when a kernel is compiled: rows of float32 and
+    # float64 never compile the float16 rounding.
     if row.dtype.bitwidth == 16:
         def rounded_half(row, v):
             return half_bits(v)
@@ -184,6 +163,12 @@ def _rounded(row, v):
     def rounded_plain(row, v):
         return row.dtype.type(v)
     return rounded_plain
+
+
+@helper
+def store(row, j, v):
+    """``row[j] = v``, as a float16 bit pattern where ``row`` holds them."""
+    row[j] = rounded(row, v)
 
 
 def ct_store(row, j, c):
