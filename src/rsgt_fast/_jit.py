@@ -211,7 +211,9 @@ class Kernel:
             return self.serial(*args)
         key = _type_key(args)
         spent = self.serial_seconds.get(key, 0.0)
-        if spent is None or spent >= COMPILE_AFTER or _EAGER.get():
+        if spent is None:
+            return self.parallel(*args)
+        if spent >= COMPILE_AFTER or _EAGER.get():
             self.serial_seconds[key] = None
             return self.parallel(*args)
         counts = _cache_counts(self.serial)
@@ -257,12 +259,13 @@ class StandIn:
         """Run the stand-in or the kernel (its ``serial`` variant when asked)."""
         key = self.key(*args)
         spent = self.seconds.get(key, 0.0)
-        if spent is not None and self._stand_in_may_run(spent):
-            start = time.perf_counter()
-            result = self.stand_in(*args)
-            self.seconds[key] = spent + time.perf_counter() - start
-            return result
-        self.seconds[key] = None
+        if spent is not None:
+            if self._stand_in_may_run(spent):
+                start = time.perf_counter()
+                result = self.stand_in(*args)
+                self.seconds[key] = spent + time.perf_counter() - start
+                return result
+            self.seconds[key] = None
         return (self.kernel.serial if serial else self.kernel)(*args)
 
     def _stand_in_may_run(self, spent):

@@ -74,12 +74,15 @@ def _sweeps(angles, h, count):
     return cos_out, sin_out
 
 
-def _sample_block(curve, b, n, values):
+def _terms(curve, b):
+    """Curve ``b``'s sinusoids as ``(frequency, amplitude, phase)`` Python floats."""
+    return list(zip(curve[b, FREQUENCY].tolist(), curve[b, AMPLITUDE].tolist(),
+                    curve[b, PHASE].tolist()))
+
+
+def _sample_block(terms, n, values):
     """``_kernels.sample_block`` over the whole grid (``start = 0``, ``stop = n``)."""
-    f = curve[b, FREQUENCY].tolist()
-    a = curve[b, AMPLITUDE].tolist()
-    o = curve[b, PHASE].tolist()
-    terms = list(zip(f, a, o))
+    f, a, o = (list(column) for column in zip(*terms))
     if n == 1:
         values[0] = _curve_value(0.0, terms)
         return
@@ -129,15 +132,14 @@ def sample_grids(curve, grid):
     for b in range(grid.points.shape[0]):
         g = int(grid.points[b])
         yb = grid.values[b]
-        _sample_block(curve, b, g, yb)
+        terms = _terms(curve, b)
+        _sample_block(terms, g, yb)
         ymin = float(yb[:g].min())
         ymax = float(yb[:g].max())
         if grid.dense[b] and g > 1:
             jlo = min(int(np.argmax(yb[:g] == ymin)), g - 1)
             jhi = min(int(np.argmax(yb[:g] == ymax)), g - 1)
             step = TWO_PI / (g - 1)
-            terms = list(zip(curve[b, FREQUENCY].tolist(), curve[b, AMPLITUDE].tolist(),
-                             curve[b, PHASE].tolist()))
             ymin = min(ymin, _polish(terms, max(jlo - 1, 0) * step,
                                      min((jlo + 1) * step, TWO_PI), -1.0))
             ymax = max(ymax, _polish(terms, max(jhi - 1, 0) * step,
@@ -165,7 +167,7 @@ def small_index_rows(x, curve, own, ranges, extrema, out):
         g = int(ranges[b, 1] - ranges[b, 0] + 1)
         clip_lo, clip_hi, base = (int(v) for v in ranges[b, 2:5])
         yb = np.empty(g)
-        _sample_block(curve, b, g, yb)
+        _sample_block(_terms(curve, b), g, yb)
         ymin = float(yb.min())
         ymax = float(yb.max())
         span = ymax - ymin
