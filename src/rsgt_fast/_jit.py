@@ -1,37 +1,28 @@
-"""Every numba option, the cache fallback and the serial/parallel choice.
+"""Every numba option, the cache fallback, and the threads a call runs on.
 
-Each kernel is compiled twice from the same Python source: a ``parallel``
-variant (``prange`` runs on numba's threading layer) and a ``serial`` variant
-(``prange`` is a plain ``range``).  The serial one never touches the threading
-layer, which makes it safe where the parallel one is not:
+Compiling
+    :func:`formula` compiles a helper that kernels call (its Python function
+    stays the host version, see :mod:`._formulas`); :func:`kernel` compiles a
+    function that Python calls, cached on disk where numba can write a cache
+    and in memory where it cannot (with one warning).  Each kernel exists once:
+    there is no parallel variant.  Nothing here reads numba's private
+    attributes; whether the cache folder can be written is found out by
+    writing to it.
 
-* in a process forked from a parent that already used a parallel region
-  (GNU OpenMP, numba's usual layer on Linux, kills such a child);
-* inside a PyTorch DataLoader worker (each worker is already one of many
-  processes sharing the cores);
-* while another thread of the same process is inside a parallel call
-  (the ``workqueue`` layer aborts on concurrent use, and several parallel
-  calls at once only oversubscribe the cores);
-* for tiny inputs, where starting threads costs more than it saves;
-* under ``thread_limit(1)``.
-
-The threading layer itself is never configured here.
-
-Compiling costs time that a first call on a small input never earns back,
-so code is compiled when the work it speeds up starts to pay for it
-(:data:`COMPILE_AFTER` seconds of that work, per kernel and argument types):
-
-* A parallel variant costs a few tenths of a second more to compile than
-  its serial one.  The serial variant runs first, also in calls large
-  enough for the parallel one, until it has spent that long on them.
-* A kernel with a numpy stand-in (:class:`StandIn`: the range scan, the
-  curves, small 8/16-bit elements, the facade's table) runs the stand-in,
-  which gives the same bits, until the stand-in has spent that long, unless
-  numba's cache holds the kernel.
-
-``RSGT_FAST_COMPILE_AFTER=0``, and :func:`rsgt_fast.warmup` in its own
-process, compile everything on its first call.  Every tier gives the same
-bits.
+Threads
+    A kernel takes a range of *tasks* ``[t0, t1)`` as its last two arguments
+    (elements, or chunks of elements) and releases the GIL while it runs.
+    :func:`run` splits the tasks of one call into equal contiguous ranges, one
+    per thread: the calling thread takes the first, a small pool of
+    persistent Python threads the rest.  numba's threading layer is never
+    used, so nothing here minds ``fork`` (GNU OpenMP, numba's usual layer on
+    Linux, kills a forked child of a process that used it), and every result
+    is the same whatever the number of threads.  :func:`threads` decides how
+    many a call gets: one for small work, inside PyTorch DataLoader workers
+    (each is already one of many processes), under ``thread_limit(1)``, and
+    while another thread of the process has the pool; else up to
+    ``NUMBA_NUM_THREADS`` (numba's setting) and the CPUs the process may run
+    on.
 """
 
 from __future__ import annotations
@@ -41,76 +32,106 @@ import contextvars
 import logging
 import os
 import sys
+import tempfile
 import threading
-import time
 import types
 import warnings
 from collections.abc import Iterator
 
 import numba
 import numpy as np
+from numba.extending import intrinsic
 
-__all__ = ["thread_limit", "kernel", "serial_kernel", "helper", "engine", "serial_reason",
-           "compile_at_once", "COMPILE_AFTER", "StandIn"]
+__all__ = ["OPTIONS", "formula", "python", "kernel", "in_cache", "seconds_from_env", "spin",
+           "cache_location", "thread_limit",
+           "threads", "serial_reason", "run", "PARALLEL_WORK"]
 
 logger = logging.getLogger("rsgt_fast")
 
 #: Options shared by every compiled function.
 OPTIONS = {"nogil": True, "error_model": "numpy", "boundscheck": False, "fastmath": False}
 
-#: Inputs with fewer elements than this run the serial variant.
-SERIAL_BELOW = 1 << 15
+
+# ---------------------------------------------------------------- compiling
 
 
-def _seconds_from_env(name, default):
-    value = os.environ.get(name, "").strip()
-    if not value:
-        return default
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = -1.0
-    if not seconds >= 0.0:  # also rejects nan
-        warnings.warn(f"rsgt_fast: ignoring {name}={value!r}, which is not a number of "
-                      f"seconds >= 0; using {default}", RuntimeWarning, stacklevel=2)
-        return default
-    return seconds
+#: Each compiled function's host version: its own Python source run on numbers or numpy
+#: arrays, or the numpy version it was given (see :func:`formula`).
+_HOST: dict = {}
 
 
-#: Seconds of work in a cheaper-to-start tier (a numpy stand-in, or the
-#: serial variant on calls large enough for the parallel one) after which a
-#: kernel compiles the next tier for those argument types: about what
-#: compiling one costs.  0 compiles everything on its first call.  Set by
-#: ``RSGT_FAST_COMPILE_AFTER``.
-COMPILE_AFTER = _seconds_from_env("RSGT_FAST_COMPILE_AFTER", 0.3)
+def formula(fn=None, *, host=None):
+    """Compile ``fn`` for kernels to call.
+
+    It gets neither a Python wrapper nor a cache entry of its own: its code
+    is linked into each kernel that calls it, which is cached whole.  Its
+    host version (:func:`python`) is ``fn`` itself, or ``host``: a numpy
+    version of a loop that numpy runs far faster, with the same arithmetic
+    on each value (so the same bits).
+    """
+    if fn is None:
+        return lambda f: formula(f, host=host)
+    compiled = fn if numba.config.DISABLE_JIT else numba.njit(
+        cache=False, no_cpython_wrapper=True, no_cfunc_wrapper=True, **OPTIONS)(fn)
+    _HOST[id(compiled)] = (compiled, fn, host)
+    return compiled
 
 
-#: Cache directories already shown to be writable (one check per directory).
-_WRITABLE_CACHE_PATHS = set()
+def python(fn):
+    """The host version of a compiled function (:func:`formula` or :func:`kernel`).
+
+    That is its Python source, run with every compiled function it calls
+    replaced by their host versions, or the numpy version it was given.
+    Anything else is returned as it is.
+    """
+    entry = _HOST.get(id(fn))
+    if entry is None:
+        return fn
+    compiled, source, given = entry
+    if given is not None:
+        return given
+    key = ("python", id(fn))
+    if key not in _HOST:
+        names = dict(source.__globals__)
+        _HOST[key] = types.FunctionType(source.__code__, names, source.__name__,
+                                        source.__defaults__, source.__closure__)
+        # Registered before its callees are resolved, so that functions calling
+        # one another end up calling one another's host versions.
+        for name, value in source.__globals__.items():
+            if id(value) in _HOST and _HOST[id(value)][0] is value:
+                names[name] = python(value)
+    return _HOST[key]
 
 
-def _njit(fn, **extra):
-    """Compile ``fn`` with the shared options, caching where a cache is writable."""
-    options = dict(OPTIONS, no_cfunc_wrapper=True, **extra)
+#: Where compiled kernels are kept, once a kernel has been decorated with a cache.
+_cache = {"path": None, "writable": set()}
+
+
+def kernel(fn):
+    """Compile ``fn`` as a kernel called from Python, cached where a cache can be written."""
+    options = dict(OPTIONS, no_cfunc_wrapper=True)
     if numba.config.DISABLE_JIT:  # kernels run as Python: nothing to compile or keep
-        return numba.njit(**options)(fn)
+        return fn
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", numba.NumbaWarning)
             dispatcher = numba.njit(cache=True, **options)(fn)
-        # Some locators (a package inside a zip archive, for one) only find out
-        # at the first compilation that their directory cannot be written.
-        locator = dispatcher._cache._impl.locator
-        path = locator.get_cache_path()
-        if path not in _WRITABLE_CACHE_PATHS:
-            locator.ensure_cache_path()
-            _WRITABLE_CACHE_PATHS.add(path)
+        _HOST[id(dispatcher)] = (dispatcher, fn, None)
+        path = dispatcher.stats.cache_path
+        if path not in _cache["writable"]:
+            # numba only finds out when it first saves; find out now, once per folder.
+            os.makedirs(path, exist_ok=True)
+            tempfile.TemporaryFile(dir=path).close()
+            _cache["writable"].add(path)
+        _cache["path"] = path
         return dispatcher
-    except (RuntimeError, OSError, AttributeError):
+    except (RuntimeError, OSError):
         # No writable cache location (read-only install, unwritable
         # NUMBA_CACHE_DIR or home): compile in memory instead.
         _warn_no_cache()
-        return numba.njit(cache=False, **options)(fn)
+        dispatcher = numba.njit(cache=False, **options)(fn)
+        _HOST[id(dispatcher)] = (dispatcher, fn, None)
+        return dispatcher
 
 
 _warned_no_cache = False
@@ -126,195 +147,57 @@ def _warn_no_cache():
         "rsgt_fast: numba cannot write its cache here (read-only install or unwritable "
         "NUMBA_CACHE_DIR), so every process compiles the kernels in memory, which costs "
         "seconds on each first call; set NUMBA_CACHE_DIR to a writable folder to keep them",
-        RuntimeWarning, stacklevel=2)
+        RuntimeWarning, stacklevel=3)
+
+
+def in_cache(dispatcher):
+    """Whether numba's cache holds code of ``dispatcher`` (for some argument types).
+
+    numba documents one index file per function in its cache folder, named
+    after the function; its presence is what is checked (without reading
+    numba's private attributes).
+    """
+    if numba.config.DISABLE_JIT or _warned_no_cache:
+        return False
+    try:
+        names = os.listdir(dispatcher.stats.cache_path)
+    except (AttributeError, OSError, TypeError):  # no cache (compiled in memory)
+        return False
+    tag = f"_{dispatcher.py_func.__name__}-"
+    return any(name.endswith(".nbi") and tag in name for name in names)
+
+
+def seconds_from_env(name, default):
+    """A number of seconds >= 0 from environment variable ``name``, else ``default``
+    (with a warning for a value that is not one)."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0.0:  # also rejects nan
+        warnings.warn(f"rsgt_fast: ignoring {name}={value!r}, which is not a number of "
+                      f"seconds >= 0; using {default}", RuntimeWarning, stacklevel=2)
+        return default
+    return seconds
 
 
 def cache_location():
     """Where compiled kernels are kept: a folder, or ``None`` when they are compiled in memory."""
-    from . import _kernels
-
-    for value in vars(_kernels).values():
-        if isinstance(value, Kernel):
-            impl = getattr(getattr(value.serial, "_cache", None), "_impl", None)
-            return None if impl is None else impl.locator.get_cache_path()
-    return None
+    return None if _warned_no_cache else _cache["path"]
 
 
-def helper(fn=None, *, from_python=False):
-    """Compile a helper: a function called by kernels (and, ``from_python``, by Python).
+# ---------------------------------------------------------------- threads
 
-    Helpers hold no ``prange`` and are shared by both variants.  Those called
-    only by kernels get no Python wrapper and no cache entry of their own:
-    their code is linked into each calling kernel, which is cached whole, so
-    both would only cost compile time.
-    """
-    if fn is None:
-        return lambda f: helper(f, from_python=from_python)
-    if from_python:
-        return _njit(fn)
-    return numba.njit(cache=False, no_cpython_wrapper=True, no_cfunc_wrapper=True,
-                      **OPTIONS)(fn)
-
-
-def serial_kernel(fn):
-    """Compile a kernel that only ever runs serially: it holds no ``prange`` and
-    never touches the threading layer, so it is safe wherever it is called."""
-    return _njit(fn)
-
-
-def _renamed(fn, suffix):
-    # numba's cache file name comes from the qualified name, and its index key
-    # does not include the ``parallel`` flag: give each variant its own name so
-    # the serial variant can never load the parallel one's machine code.
-    clone = types.FunctionType(
-        fn.__code__, fn.__globals__, fn.__name__ + suffix, fn.__defaults__, fn.__closure__
-    )
-    clone.__qualname__ = fn.__qualname__ + suffix
-    clone.__module__ = fn.__module__
-    clone.__doc__ = fn.__doc__
-    return clone
-
-
-def _type_key(args):
-    """What tells one compiled specialisation of a kernel from another, cheaply."""
-    return tuple((a.dtype, a.ndim, a.flags.c_contiguous) if isinstance(a, np.ndarray) else type(a)
-                 for a in args)
-
-
-def _cache_counts(dispatcher):
-    """Signatures this dispatcher has loaded from the cache and compiled, so far."""
-    stats = getattr(dispatcher, "stats", None)  # a plain function under NUMBA_DISABLE_JIT
-    if stats is None:
-        return 0, 0
-    return sum(stats.cache_hits.values()), sum(stats.cache_misses.values())
-
-
-class Kernel:
-    """A kernel compiled in a parallel and a serial variant."""
-
-    def __init__(self, fn):
-        self.__name__ = fn.__name__
-        self.__doc__ = fn.__doc__
-        self.parallel = _njit(_renamed(fn, "__parallel"), parallel=True)
-        self.serial = _njit(_renamed(fn, "__serial"), parallel=False)
-        #: Per argument-type key: serial seconds spent at parallel size, or
-        #: ``None`` once the parallel variant has taken over.
-        self.serial_seconds: dict[tuple, float | None] = {}
-
-    def __call__(self, *args):
-        """Run the variant chosen by the innermost :func:`engine` block (serial outside one).
-
-        In a parallel block the serial variant stands in until the parallel
-        one is worth compiling (see the module's docstring).
-        """
-        if _VARIANT.get() != "parallel":
-            return self.serial(*args)
-        key = _type_key(args)
-        spent = self.serial_seconds.get(key, 0.0)
-        if spent is None:
-            return self.parallel(*args)
-        if spent >= COMPILE_AFTER or _EAGER.get():
-            self.serial_seconds[key] = None
-            return self.parallel(*args)
-        counts = _cache_counts(self.serial)
-        start = time.perf_counter()
-        result = self.serial(*args)
-        elapsed = time.perf_counter() - start
-        if _cache_counts(self.serial) == counts:  # compiling or loading it is not work
-            self.serial_seconds[key] = spent + elapsed
-        return result
-
-
-def _has_cache_index(dispatcher):
-    """Whether numba's cache holds an index for ``dispatcher`` (some signature compiled before)."""
-    try:
-        return os.path.exists(dispatcher._cache._cache_file._index_path)
-    except AttributeError:  # no cache (compiled in memory, NUMBA_DISABLE_JIT) or another numba
-        return False
-
-
-class StandIn:
-    """A :class:`Kernel` with a numpy function that gives the same results until it is compiled.
-
-    Per argument types, the stand-in runs while it has spent less than
-    :data:`COMPILE_AFTER` seconds, unless numba's cache holds the kernel
-    (for some argument types: loading is cheap, and a warmed cache holds them
-    all).
-    """
-
-    def __init__(self, kernel, stand_in, key=None, dispatchers=None):
-        self.kernel = kernel
-        self.stand_in = stand_in
-        #: ``key(*args)``: what tells the kernel's specialisations apart (by
-        #: default every argument's type); called on every call, so keep it cheap.
-        self.key = key or (lambda *args: _type_key(args))
-        #: The compiled functions whose cache entries make the stand-in needless
-        #: (by default the kernel's two variants).
-        self.dispatchers = dispatchers
-        #: Per argument-type key: the stand-in's seconds, or ``None`` once compiled.
-        self.seconds: dict = {}
-        self._cached = None
-
-    def __call__(self, *args, serial=False):
-        """Run the stand-in or the kernel (its ``serial`` variant when asked)."""
-        key = self.key(*args)
-        spent = self.seconds.get(key, 0.0)
-        if spent is not None:
-            if self._stand_in_may_run(spent):
-                start = time.perf_counter()
-                result = self.stand_in(*args)
-                self.seconds[key] = spent + time.perf_counter() - start
-                return result
-            self.seconds[key] = None
-        return (self.kernel.serial if serial else self.kernel)(*args)
-
-    def _stand_in_may_run(self, spent):
-        if spent >= COMPILE_AFTER or _EAGER.get() or numba.config.DISABLE_JIT:
-            return False
-        if self._cached is None:
-            compiled = self.dispatchers or (self.kernel.serial, self.kernel.parallel)
-            self._cached = any(_has_cache_index(d) for d in compiled)
-        return not self._cached
-
-
-def kernel(fn):
-    """Compile ``fn`` (which may use ``prange``) as a :class:`Kernel`."""
-    return Kernel(fn)
-
-
-# ---------------------------------------------------------------- the choice
+#: Work (values read) below which a call runs on the calling thread alone: waking
+#: a thread of the pool costs about as much as mapping this many values.
+PARALLEL_WORK = 1 << 16
 
 _THREAD_LIMIT: contextvars.ContextVar[int | None] = contextvars.ContextVar(
     "rsgt_fast_thread_limit", default=None
 )
-_VARIANT: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "rsgt_fast_variant", default=None
-)
-_EAGER: contextvars.ContextVar[bool] = contextvars.ContextVar("rsgt_fast_eager", default=False)
-_parallel_lock = threading.Lock()
-_parallel_used = False
-_forked_after_parallel = False
-
-
-def _after_fork_in_child():
-    global _forked_after_parallel, _parallel_lock
-    _forked_after_parallel = _forked_after_parallel or _parallel_used
-    # A lock held by another thread of the parent at fork time stays held forever.
-    _parallel_lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def _in_torch_worker():
-    data = sys.modules.get("torch.utils.data")
-    if data is None:
-        return False
-    try:
-        return data.get_worker_info() is not None
-    except Exception:  # pragma: no cover - a torch too old or too new to ask
-        return False
 
 
 @contextlib.contextmanager
@@ -324,9 +207,14 @@ def thread_limit(n_threads: int | None) -> Iterator[None]:
     Parameters
     ----------
     n_threads : int or None
-        The most threads any call inside the block may use; ``1`` selects the
-        serial kernels, ``None`` lifts the cap.  The cap applies to the
-        current thread (and asyncio task) only.
+        The most threads any call inside the block may use; ``1`` runs every
+        call on the calling thread, ``None`` lifts the cap.  The cap applies
+        to the current thread (and asyncio task) only.
+
+    Yields
+    ------
+    None
+        The block runs with the cap.
 
     Examples
     --------
@@ -347,70 +235,209 @@ def thread_limit(n_threads: int | None) -> Iterator[None]:
         _THREAD_LIMIT.reset(token)
 
 
-@contextlib.contextmanager
-def compile_at_once() -> Iterator[None]:
-    """Inside the block, calls compile (or load) the kernels and variants they may use at once."""
-    token = _EAGER.set(True)
+def _cores():
+    """Threads a call may use at most: numba's setting and the CPUs this process may use."""
     try:
-        yield
-    finally:
-        _EAGER.reset(token)
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        usable = os.cpu_count() or 1
+    return max(1, min(numba.config.NUMBA_NUM_THREADS, usable))
 
 
-def serial_reason(size):
-    """Why a call on ``size`` elements must run serially, or ``None``.
+def _in_torch_worker():
+    data = sys.modules.get("torch.utils.data")
+    if data is None:
+        return False
+    try:
+        return data.get_worker_info() is not None
+    except Exception:  # pragma: no cover - a torch too old or too new to ask
+        return False
+
+
+def serial_reason(work):
+    """Why a call reading ``work`` values runs on the calling thread alone, or ``None``.
 
     The cheapest check comes first: most calls on small inputs are made many
     times a second.
     """
-    if size < SERIAL_BELOW:
+    if work < PARALLEL_WORK:
         return "small input"
-    if _forked_after_parallel:
-        return "forked child of a process that used parallel kernels"
+    if numba.config.DISABLE_JIT:
+        return "kernels run as Python"
     if _in_torch_worker():
         return "PyTorch DataLoader worker"
-    limit = _THREAD_LIMIT.get()
-    if limit == 1 or numba.config.NUMBA_NUM_THREADS == 1:
+    if _THREAD_LIMIT.get() == 1 or _cores() == 1:
         return "thread limit of 1"
     return None
 
 
-class engine:
-    """Choose the variant for one call on ``size`` elements; kernels called inside use it.
+def threads(work):
+    """How many threads a call reading ``work`` values may use (see the module notes)."""
+    reason = serial_reason(work)
+    if reason is not None:
+        if work >= PARALLEL_WORK:
+            logger.debug("one thread for %d values: %s", work, reason)
+        return 1
+    limit = _THREAD_LIMIT.get()
+    cores = _cores()
+    return max(1, min(cores if limit is None else min(limit, cores), work // (PARALLEL_WORK >> 1)))
 
-    A context manager whose ``__enter__`` returns the variant's name,
-    ``"parallel"`` or ``"serial"``; the reason for a serial choice is logged
-    at DEBUG level on the ``rsgt_fast`` logger.
+
+@intrinsic
+def _load_acquire(typingctx, flags, i):
+    """``flags[i]`` read with acquire ordering: a spinning loop sees another thread's write."""
+    def codegen(context, builder, signature, args):
+        array = context.make_array(signature.args[0])(context, builder, args[0])
+        return builder.load_atomic(builder.gep(array.data, [args[1]]), ordering="acquire",
+                                   align=8)
+    return numba.types.int64(flags, i), codegen
+
+
+#: Reads a helper thread spins for its next job before it sleeps (a few tenths of a
+#: millisecond), the calling thread for a helper's end, and a helper that got a job
+#: before it asks for the GIL.
+_SPIN_HELPER, _SPIN_CALLER, _SPIN_GIL = 1 << 18, 1 << 21, 1 << 12
+
+
+def _spin(flags, i, target, limit):
+    """Whether ``flags[i]`` reaches ``target`` within ``limit`` reads (without the GIL)."""
+    for _ in range(limit):
+        if _load_acquire(flags, i) >= target:
+            # A few microseconds more, by which time the caller has entered its own
+            # part and released the GIL: asking for it earlier puts a helper to
+            # sleep on it, which costs tens of microseconds.
+            for _ in range(_SPIN_GIL):
+                _load_acquire(flags, i)
+            return True
+    return False
+
+
+class _Worker:
+    """A persistent helper thread that runs one job at a time.
+
+    Jobs are handed over through two counters: ``started[slot]`` (set by the
+    caller) and ``ended[slot]`` (set by the helper), each side spinning on the
+    other's without the GIL, which costs a few microseconds where a lock
+    handed back and forth costs tens; after spinning a while, either side
+    sleeps on a semaphore instead.
     """
 
-    __slots__ = ("size", "variant", "_token", "_previous")
+    __slots__ = ("slot", "job", "error", "count", "sleeping", "waiting", "wake", "finished")
 
-    def __init__(self, size):
-        self.size = size
+    def __init__(self, slot):
+        self.slot = slot
+        self.job = None
+        self.error = None
+        self.count = 0
+        self.sleeping = self.waiting = False
+        self.wake = threading.Semaphore(0)
+        self.finished = threading.Semaphore(0)
+        threading.Thread(target=self._loop, args=(_pool.started, _pool.ended), name="rsgt_fast",
+                         daemon=True).start()
 
-    def __enter__(self):
-        global _parallel_used
-        reason = serial_reason(self.size)
-        if reason is None and not _parallel_lock.acquire(blocking=False):
-            reason = "another thread is in a parallel call"
-        self._previous = None
-        if reason is not None:
-            logger.debug("serial kernels for %d elements: %s", self.size, reason)
-            self.variant = "serial"
-        else:
-            self.variant = "parallel"
-            _parallel_used = True
-            limit = _THREAD_LIMIT.get()
-            if limit is not None:
-                self._previous = numba.get_num_threads()
-                numba.set_num_threads(min(limit, numba.config.NUMBA_NUM_THREADS))
-        self._token = _VARIANT.set(self.variant)
-        return self.variant
+    def _loop(self, started, ended):
+        slot = self.slot
+        while True:
+            target = self.count + 1
+            if not spin(started, slot, target, _SPIN_HELPER):
+                self.sleeping = True
+                while started[slot] < target:
+                    self.wake.acquire()
+                self.sleeping = False
+            self.count = int(started[slot])
+            fn, args = self.job
+            self.job = None
+            try:
+                fn(*args)
+            except BaseException as exc:  # handed to the calling thread
+                self.error = exc
+            ended[slot] = self.count
+            if self.waiting:
+                self.finished.release()
 
-    def __exit__(self, *exc):
-        _VARIANT.reset(self._token)
-        if self.variant == "parallel":
-            if self._previous is not None:
-                numba.set_num_threads(self._previous)
-            _parallel_lock.release()
-        return False
+    def start(self, fn, args, count):
+        """Hand over job number ``count``."""
+        self.job = (fn, args)
+        _pool.started[self.slot] = count
+        if self.sleeping:
+            self.wake.release()
+
+    def join(self, count):
+        """Wait for job ``count`` to end; raise what it raised."""
+        if not spin(_pool.ended, self.slot, count, _SPIN_CALLER):
+            self.waiting = True
+            while _pool.ended[self.slot] < count:
+                self.finished.acquire()
+            self.waiting = False
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+
+
+class _Pool:
+    """The helper threads of this process and their counters (made on first use)."""
+
+    def __init__(self):
+        self.workers: list[_Worker] = []
+        self.started = np.zeros(64, np.int64)
+        self.ended = np.zeros(64, np.int64)
+        self.count = 0
+        #: Held by the thread whose call is using the pool.
+        self.lock = threading.Lock()
+
+    def helpers(self, n):
+        while len(self.workers) < min(n, len(self.started)):
+            self.workers.append(_Worker(len(self.workers)))
+        return self.workers[:n]
+
+
+#: The spin of a helper or the caller: a kernel (cached), compiled by ``warmup`` too.
+spin = kernel(_spin)
+_pool = _Pool()
+
+
+def _after_fork_in_child():
+    global _pool
+    # Threads do not survive a fork, and a lock held by one of the parent's
+    # threads at that moment would stay held forever.
+    _pool = _Pool()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def run(fn, args, n_tasks, n_threads):
+    """``fn(*args, t0, t1)`` over tasks ``[0, n_tasks)`` on up to ``n_threads`` threads.
+
+    The tasks are split into equal contiguous ranges; the calling thread
+    takes the first.  Where another thread is using the pool the call runs on
+    the calling thread alone (the result is the same).
+    """
+    n_threads = min(n_threads, n_tasks)
+    pool = _pool
+    if n_threads <= 1 or not pool.lock.acquire(blocking=False):
+        fn(*args, 0, n_tasks)
+        return
+    try:
+        helpers = pool.helpers(n_threads - 1)
+        n_threads = len(helpers) + 1
+        bounds = [n_tasks * i // n_threads for i in range(n_threads + 1)]
+        pool.count += 1
+        for i, worker in enumerate(helpers, 1):
+            worker.start(fn, (*args, bounds[i], bounds[i + 1]), pool.count)
+        try:
+            fn(*args, bounds[0], bounds[1])
+        finally:
+            # Wait for every helper, even after an error here: they write into
+            # arrays the caller is about to free or read.
+            errors = []
+            for worker in helpers:
+                try:
+                    worker.join(pool.count)
+                except BaseException as exc:
+                    errors.append(exc)
+        if errors:
+            raise errors[0]
+    finally:
+        pool.lock.release()

@@ -1,7 +1,7 @@
-"""The packed arrays and structures that pass between the planner and the kernels.
+"""The packed arrays that pass between the planner and the backends, and the :class:`Plan`.
 
 Both sides import the names defined here, so a column is never a bare number:
-``curve[b, FREQUENCY, k]``, ``place[b, SCALE]``, ``grid.extrema[b, YMAX]``.
+``curve[b, FREQUENCY, k]``, ``place[b, SCALE]``, ``extrema[b, YMAX]``.
 
 Curve parameters, ``curve``: float64 ``(B, 3, K)``
     ``curve[b, FREQUENCY]``, ``curve[b, AMPLITUDE]`` and ``curve[b, PHASE]``
@@ -17,29 +17,24 @@ Placement, ``place``: ``(B, N_PLACE)`` in the working float type
 Integer clamping, ``clip``: ``(B, 2)`` in the input's dtype
     ``CLIP_LO`` and ``CLIP_HI``: the range's ends clamped to the dtype.
 
-Grid state, :class:`Grid`
-    ``points[b]`` samples of curve ``b`` at ``t_j = j * 2*pi / (points[b] - 1)``
-    in ``values[b, :points[b]]``; ``dense[b]`` marks grids whose extrema are
-    refined to those of the continuous curve (float input and integer ranges
-    too wide for one point per integer); ``extrema[b, YMIN]`` and
-    ``extrema[b, YMAX]`` scale the curve onto [0, 1].
+Grid shape, ``grid``: int64 ``(B, 2)``
+    ``grid[b, POINTS]`` samples of curve ``b`` at ``t_j = j * 2*pi / (points - 1)``
+    (held in ``values[b, :points]``, float64 ``(B, width)``); ``grid[b, DENSE]``
+    is 1 for grids whose extrema are refined to those of the continuous curve
+    (float input and integer ranges too wide for one point per integer).
 
-Call settings, :class:`Job`
-    ``chunk`` voxels per parallel task, ``offset`` added to an 8/16-bit value
-    to index its lookup table, ``half_in`` for float16 input passed as its
-    bit patterns, ``integer`` for integer input placed in integer arithmetic.
+Extrema, ``extrema``: float64 ``(B, 2)``
+    ``extrema[b, YMIN]`` and ``extrema[b, YMAX]`` scale curve ``b`` onto [0, 1].
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
-import numpy as np
+from typing import Any, NamedTuple
 
 # curve parameters, axis 1 of ``curve``
 FREQUENCY, AMPLITUDE, PHASE = 0, 1, 2
 
-# extrema, axis 1 of ``Grid.extrema``
+# extrema, axis 1 of ``extrema``
 YMIN, YMAX = 0, 1
 
 # integer clamping bounds, axis 1 of ``clip``
@@ -49,26 +44,47 @@ CLIP_LO, CLIP_HI = 0, 1
 LO, HI, UNIT_LO, SCALE, UNIT, LAST, BASE = range(7)
 N_PLACE = 7
 
-#: Bound on the error of a sampled grid value (``_kernels.sample_block``), per
-#: unit of ``sum(|a| * (2 + f))`` over the curve's sinusoids.  Each value is two
-#: products of table entries at most 63 rotations from an exact ``sin``/``cos``
-#: (about 6e-14 at worst); the largest error seen is about 1.6e-15.
-SAMPLE_ERROR = 2.0**-40
+# grid shape, axis 1 of ``grid``
+POINTS, DENSE = 0, 1
 
 
-class Grid(NamedTuple):
-    """Per-element grid samples, their count, kind and extrema (see module notes)."""
+class Plan(NamedTuple):
+    """How a backend maps a group of elements: the planner's decision, immutable.
 
-    points: np.ndarray
-    dense: np.ndarray
-    values: np.ndarray
-    extrema: np.ndarray
+    Attributes
+    ----------
+    table : {'lookup', 'index', 'interp'}
+        ``lookup``: an entry per value an 8/16-bit dtype holds (or per float16
+        pattern), indexed by the value plus ``offset``; ``index``: an entry per
+        integer of the range, indexed after clamping to ``clip`` from
+        ``place[b, BASE]`` on; ``interp``: (value, step) pairs of a grid,
+        interpolated at each value's position (``place``; ``integer``: integer
+        input measured in integer arithmetic from ``clip``).
+    width : int
+        Table entries per element.
+    grid, values, extrema : ndarray
+        Each element's grid shape, room for its samples and its extrema (see
+        the module notes); ``values`` is ``None`` where the tables are given.
+    place, clip : ndarray
+        Per-element placement and integer clamping.
+    entries : ndarray or None
+        The input value of each lookup-table entry (float64), for dense grids.
+    offset : int
+        Added to an 8/16-bit integer to index a lookup table.
+    half_in : bool
+        float16 input, passed as its uint16 bit patterns.
+    integer : bool
+        See ``table``.
+    """
 
-
-class Job(NamedTuple):
-    """Settings of one kernel call (see module notes)."""
-
-    chunk: int
-    offset: int
-    half_in: bool
-    integer: bool
+    table: str
+    width: int
+    grid: Any
+    values: Any
+    extrema: Any
+    place: Any
+    clip: Any
+    entries: Any = None
+    offset: int = 0
+    half_in: bool = False
+    integer: bool = False

@@ -1,4 +1,4 @@
-"""The batch engine: checks, layout, curve parameters, then the plan's kernel call."""
+"""The batch engine's front end: checks, curve parameters, then the planner's route."""
 
 from __future__ import annotations
 
@@ -8,14 +8,11 @@ from typing import Literal, overload
 import numpy as np
 import numpy.typing as npt
 
-from . import _validate
-from ._jit import engine
+from . import _validate, plan
 from ._validate import DefaultFloat, DefaultInt
-from .curves import Curves, engine_curves, keyed_parameters, sample_parameters
-from .plan import apply, fits_small, rows, small_rows
-from .scan import check_finite, element_ranges
+from .curves import Curves, keyed_parameters, sample_parameters
 
-__all__ = ["transform_batch", "check_options", "curve_source", "draw_parameters"]
+__all__ = ["transform_batch", "check_options", "curve_source", "curve_draw", "draw_parameters"]
 
 #: Defaults of the curve options, marked so that replay can tell them from
 #: values the caller passed.
@@ -123,32 +120,18 @@ def transform_batch(x, *, n_sinusoids=N_SINUSOIDS, min_frequency=MIN_FREQUENCY,
     opts, return_curves = check_options(n_sinusoids, min_frequency, max_frequency, min_max_val,
                                         dtype, rng, keys, curves, return_curves)
     array = _validate.input_array(x, "x")
-    source, keys = curve_source(array.shape[0], rng, keys, curves)
+    n_rows = array.shape[0]
+    source, keys = curve_source(n_rows, rng, keys, curves)
     if out is not None:
         _validate.out_array(out, array.shape, opts.dtype, array)
 
-    x2, kind = rows(array)
-    if curves is None and fits_small(x2, kind, opts.min_max_val):
-        # Small 8/16-bit elements on integer grids: one call does it all.
-        curve = draw_parameters(source, keys, x2.shape[0], opts)
-        with engine(x2.size):
-            result, ranges, extrema = small_rows(x2, curve, array.shape, opts.dtype,
-                                                 opts.min_max_val, out)
-        if return_curves:
-            return result, engine_curves(curve, ranges.tolist(), extrema)
-        return result
-    with engine(x2.size):
-        if curves is not None:
-            if kind != "int":
-                check_finite(x2, kind, "x")
-            bounds = list(curves.bounds)
-            curve = curves.packed()
-        else:
-            bounds = element_ranges(x2, kind, opts.min_max_val, "x")
-            curve = draw_parameters(source, keys, x2.shape[0], opts)
-        result, extrema = apply(x2, kind, curve, bounds, array.shape, opts.dtype, out)
+    x2, kind = plan.rows(array)
+    result, out2 = plan.output(n_rows, array.shape, opts.dtype, out)
+    bounds, draw = curve_draw(curves, opts, source, keys, n_rows)
+    done = plan.transform(x2, kind, x2.dtype, draw, bounds, out2, opts.dtype)
+    result = plan.finish(result, out)
     if return_curves:
-        return result, engine_curves(curve, bounds, extrema)
+        return result, plan.applied(done)
     return result
 
 
@@ -188,6 +171,15 @@ def replay_conflicts(curves, **options):
                          f"with {', '.join(conflicts)}")
     if not isinstance(curves, Curves):
         raise TypeError(f"curves must be a rsgt_fast.Curves, got {type(curves).__name__}")
+
+
+def curve_draw(curves, opts, source, keys, n_rows):
+    """The ranges to apply (``None``: each element's own) and the function that draws the
+    curve parameters (or hands back the replayed ones), for :func:`plan.transform`."""
+    if curves is not None:
+        return list(curves.bounds), curves.packed
+    bounds = None if opts.min_max_val is None else [opts.min_max_val] * n_rows
+    return bounds, lambda: draw_parameters(source, keys, n_rows, opts)
 
 
 def draw_parameters(source, keys, n_rows, opts):

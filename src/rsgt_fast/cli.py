@@ -568,8 +568,8 @@ def _warmup(args):
     for name, seconds in done.seconds.items():
         print(f"{name}: {seconds:.1f} s")
     total = sum(done.seconds.values())
-    variants = "serial and parallel" if done.parallel else "serial"
-    print(f"{PROG} warmup: {len(done.seconds)} input dtypes ({variants} kernels) in {total:.1f} s")
+    print(f"{PROG} warmup: {len(done.seconds)} input dtypes ({done.kernels} kernels) "
+          f"in {total:.1f} s")
     if done.cache is None:
         print(f"{PROG} warmup: numba has no writable cache here, so nothing was kept; set "
               "NUMBA_CACHE_DIR to a writable folder", file=sys.stderr)

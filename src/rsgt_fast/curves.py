@@ -15,13 +15,13 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 
+from ._formulas import TWO_PI, curve_value, normalized, place, place_integer, position_unit
+from ._jit import python
 from ._layout import AMPLITUDE, FREQUENCY, PHASE
 from ._validate import AMPLITUDE_LIMIT, check_span
 
 __all__ = ["Curves", "sample_parameters", "keyed_parameters", "legacy_parameters",
            "engine_curves"]
-
-TWO_PI = 2.0 * np.pi
 
 
 # ---------------------------------------------------------------- sampling
@@ -130,75 +130,7 @@ def legacy_parameters(n_sinusoids, min_frequency, max_frequency):
     return np.array(curve).reshape(1, 3, n_sinusoids)
 
 
-# ---------------------------------------------------------------- grids
-
-
-def rsgt_samples(curve, n_points, indices=None):
-    """Raw values of curve 0 on ``numpy.linspace(0, 2*pi, n_points)``, as rsgt computes them.
-
-    The same numpy operations in the same order as rsgt 1.1.0, so the values
-    agree with it bit for bit.  ``indices`` selects grid points (all by default).
-    """
-    if indices is None:
-        t = np.linspace(0, 2 * np.pi, n_points)
-    else:
-        # linspace's own arithmetic: index times step, the last point exactly 2*pi.
-        indices = np.asarray(indices)
-        t = indices * (2 * np.pi / (n_points - 1))
-        if len(indices) and indices.max() == n_points - 1:
-            t[indices == n_points - 1] = 2 * np.pi
-    # Every sinusoid in one call (the same elementwise operations), then
-    # summed in rsgt's order: y = 0, y += term_0, y += term_1, ...
-    f, a, o = (curve[0, column, :, None] for column in (FREQUENCY, AMPLITUDE, PHASE))
-    terms = a * np.sin(f * (t + o))
-    y = np.zeros_like(t)
-    for term in terms:
-        y += term
-    return y
-
-
-def dense_grid_points(curve, tolerance, smallest=1025, largest=65537):
-    """Grid points per curve for linear interpolation within ``tolerance``.
-
-    Interpolating a curve between grid points ``h`` apart errs by at most
-    ``h**2 / 8 * max|y''|``, and ``max|y''| <= sum(|a| f**2)``; relative to the
-    curve's range ``R`` (bounded from below by a coarse sampling) that gives
-    the spacing needed.  Returns ``2**k + 1`` points, between ``smallest`` and
-    ``largest``, one per curve of ``curve`` (packed, ``(B, 3, K)``).
-    """
-    f = curve[:, FREQUENCY, :, None]
-    a = curve[:, AMPLITUDE, :, None]
-    o = curve[:, PHASE, :, None]
-    t = np.linspace(0.0, TWO_PI, 257)
-    y = (a * np.sin(f * (t + o))).sum(axis=1)
-    span = np.maximum(y.max(axis=1) - y.min(axis=1), 1e-300)
-    bend = (np.abs(a) * f**2).sum(axis=(1, 2))
-    needed = TWO_PI * np.sqrt(bend / (8.0 * span * tolerance))
-    steps = 2.0 ** np.ceil(np.log2(np.maximum(needed, 1.0)))
-    return np.clip(steps + 1, smallest, largest).astype(np.int64)
-
-
-def position_unit(lo, hi):
-    """Power of two ``u`` that keeps ``(u*v - u*lo) / (u*hi - u*lo)`` finite (Python floats).
-
-    Halves (``u = 0.5``) keep ``hi - lo`` from overflowing for ranges as wide as
-    the float64 line; for spans below 1e-30 (subnormal data) ``u`` grows so that
-    the inverse span stays finite, even in float32.
-    """
-    half_span = 0.5 * hi - 0.5 * lo if hi > lo else 1.0
-    if half_span < 1e-30:
-        return math.ldexp(1.0, min(1000, -math.frexp(half_span)[1]))
-    return 0.5
-
-
 # ---------------------------------------------------------------- the record
-
-
-def _normalize(y, ymin, ymax):
-    span = ymax - ymin
-    if not span > 0:
-        return np.full_like(y, 0.5)
-    return np.clip((y - ymin) / span, 0.0, 1.0)
 
 
 def _exact_number(value, where):
@@ -490,38 +422,32 @@ class Curves:
         if v.dtype == np.bool_:
             v = v.view(np.uint8)
         result = np.empty((len(self),) + v.shape[1:])
+        curve = self.packed()
         for b in range(len(self)):
             t = self._positions(b, v[b if v.shape[0] > 1 else 0].reshape(-1))
-            y = np.zeros(t.shape)
-            for f, a, o in zip(self.frequencies[b], self.amplitudes[b], self.offsets[b]):
-                y += a * np.sin(f * (t + o))
-            result[b] = _normalize(y, self.extrema[b, 0], self.extrema[b, 1]).reshape(v.shape[1:])
+            y = python(curve_value)(t, curve, b)
+            result[b] = python(normalized)(y, self.extrema[b, 0],
+                                           self.extrema[b, 1]).reshape(v.shape[1:])
         return result
 
     def _positions(self, b, v):
+        """``t`` of values ``v`` on element ``b``'s range (:func:`._formulas.place`)."""
         lo, hi = self.bounds[b]
         if not hi > lo:
             return np.zeros(v.shape)
-        exact = isinstance(lo, int) and isinstance(hi, int) and v.dtype.kind in "iu"
-        if exact:
+        if isinstance(lo, int) and isinstance(hi, int) and v.dtype.kind in "iu":
+            # Integers over an integral range: their distance from the range's low
+            # end (clamped to the dtype) in integer arithmetic.
             info = np.iinfo(v.dtype)
-            lo_c = min(max(lo, info.min), info.max)
-            hi_c = min(max(hi, info.min), info.max)
-            clipped = np.clip(v, lo_c, hi_c)
-            if v.dtype.itemsize < 8:
-                d = clipped.astype(np.int64) - lo_c
-            else:
-                # 0 <= clipped - lo_c < 2**64: exact in uint64 (modular) arithmetic.
-                d = (clipped - v.dtype.type(lo_c)).astype(np.uint64)
-            # Values can only reach [lo, hi] from inside the dtype's range.
-            d = np.clip(d.astype(np.float64) + float(lo_c - lo), 0.0, float(hi - lo))
-            t = d * (TWO_PI / float(hi - lo))
-            t[clipped == hi] = TWO_PI  # linspace ends exactly at 2*pi
-            return t
+            low = min(max(lo, int(info.min)), int(info.max))
+            high = min(max(hi, int(info.min)), int(info.max))
+            scale = TWO_PI / (0.5 * float(hi - lo))
+            return python(place_integer)(v, v.dtype.type(low), v.dtype.type(high),
+                                         float(low - lo) * 0.5 * scale, 0.5, scale, TWO_PI)
         lo_f, hi_f = float(lo), float(hi)
         unit = position_unit(lo_f, hi_f)
-        w = np.clip(v.astype(np.float64), lo_f, hi_f)
-        return (unit * w - unit * lo_f) * (TWO_PI / (unit * hi_f - unit * lo_f))
+        return python(place)(v.astype(np.float64), lo_f, hi_f, unit, unit * lo_f,
+                             TWO_PI / (unit * hi_f - unit * lo_f))
 
     def sample(self, num: int = 256) -> tuple[np.ndarray, np.ndarray]:
         """Evenly spaced input values over each range and the outputs there.

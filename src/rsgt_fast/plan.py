@@ -1,13 +1,25 @@
-"""From curves and input rows to kernel calls: a plan per group of rows, then the dispatch.
+"""Every route, for every entry point and device, and the registry of compiled kernels.
 
-:func:`make_plans` decides, for each element, which grid its curve is
-sampled on and which table maps its voxels; elements that need the same
-kernel form one :class:`Plan` (almost always one for the whole batch).
-:func:`run` executes a plan: one kernel call builds every element's table,
-one more maps the voxels.  Every element's result
-depends on its own curve, range and the input and output dtypes only, never
-on the other elements, the batch size or the number of threads: that is what
-makes a transformation replayable block by block.
+The front ends (``batch.py``, ``augmentation.py``, ``normalization.py``,
+``torch.py``, ``dask.py``) check their arguments and call one function here:
+
+* :func:`transform` -- ``transform_batch`` and its replay, on any backend;
+* :func:`facade` -- rsgt's ``random_smooth_grayvalue_transform``;
+* :func:`normalize_ct`, :func:`normalize_mr` -- rsgt's normalisations.
+
+Each decides its route from the input kind, the kind of range, the size and
+the backend, then runs it on the backend: ``_cpu`` (numba kernels) or
+``_gpu`` (Triton, for CUDA tensors).  A backend offers three calls:
+``row_extremes(x2, kind)``, ``tables(plan, curve, table_dtype)`` and
+``map_voxels(plan, x2, table, out2)``; the GPU one may also build 8/16-bit
+tables on the device (``device_lookup``).  Every element's result depends on
+its own curve, range and the input and output dtypes only, never on the
+other elements, the batch size or the number of threads: that is what makes
+a transformation replayable block by block.
+
+:func:`signatures` is the registry: every kernel and the argument types a
+route compiles it for, per input and output dtype.  ``warmup`` compiles what
+it lists.
 """
 
 from __future__ import annotations
@@ -15,22 +27,22 @@ from __future__ import annotations
 import functools
 from typing import NamedTuple
 
+import numba
 import numpy as np
 
-from . import _stand_ins
-from ._jit import StandIn
-from ._kernels import (
-    index_tables, interpolate, interpolate_integers, lookup, lookup_index, lookup_tables,
-    pair_tables, sample_grids, small_index_rows,
+from . import _cpu
+from ._formulas import (
+    SAMPLE_ERROR, TWO_PI, curve_value, grid_point, normalized, percentile_scaled,
+    position_unit, stored,
 )
+from ._jit import python, spin
 from ._layout import (
-    BASE, HI, LAST, LO, N_PLACE, SCALE, UNIT, UNIT_LO, Grid, Job,
+    AMPLITUDE, BASE, DENSE, FREQUENCY, HI, LAST, LO, N_PLACE, POINTS, SCALE, UNIT, UNIT_LO, Plan,
 )
-from .curves import dense_grid_points, position_unit
+from .curves import engine_curves
 
-__all__ = ["Plan", "make_plans", "build_tables", "run", "apply", "small_rows", "fits_small",
-           "rows", "clip_bounds", "clamped_bounds", "integral_range", "lookup_table",
-           "index_table", "CHUNK"]
+__all__ = ["rows", "output", "finish", "ranges", "transform", "applied", "make_plans", "facade",
+           "normalize_ct", "normalize_mr", "rsgt_table", "signatures", "GRID_MAX", "CHUNK"]
 
 #: Integer ranges holding at most this many values get one grid point per value.
 GRID_MAX = 1 << 16
@@ -42,13 +54,12 @@ DENSE_TOLERANCE = {"int": 1e-8, "float": 1e-6, "half": 1e-6}
 #: element holds this many times as many values as the table (both tables
 #: give the same results; the full one needs no clamping).
 FULL_TABLE_MIN = 16
-#: Elements per parallel task.
-CHUNK = 1 << 16
-#: Tables are built in parallel (where the call is) from this many grid points
-#: or table entries on: below it the serial kernels take a millisecond or less,
-#: and the parallel ones, the curve code above all, cost about a second more
-#: to compile on an empty cache.
-PARALLEL_TABLES = 1 << 17
+#: Values per task of the kernels that read every value.
+CHUNK = _cpu.CHUNK
+#: The facade samples rsgt's integer ranges of up to this many values exactly as rsgt does.
+EXACT_MAX = 1 << 22
+#: ... and computes its table in numpy, as rsgt does, up to this many entries.
+EXACT_HOST = 1 << 11
 #: Table indices of a range's low end are kept within this bound (the tables
 #: are at most 65536 wide, so nothing changes but the arithmetic stays exact).
 _FAR = float(1 << 40)
@@ -56,25 +67,62 @@ _INT64 = 1 << 63
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
+# ---------------------------------------------------------------- layout
+
+
+class _Writable:
+    """Exposes a read-only array's memory as a writable one (see :func:`rows`)."""
+
+    def __init__(self, array):
+        interface = dict(array.__array_interface__)
+        interface["data"] = (interface["data"][0], False)
+        self.__array_interface__ = interface
+        self.base = array
+
+
 def rows(array):
-    """``array`` as a C-contiguous native ``(B, N)`` array and its kind.
+    """``array`` as a C-contiguous, native ``(B, N)`` array and its kind.
 
     The kind is ``'int'`` (integers; bools come as uint8), ``'half'`` (float16,
-    returned as its uint16 bit patterns) or ``'float'``.
+    returned as its uint16 bit patterns) or ``'float'``.  Read-only input is
+    passed to the kernels as writable (they never write it), so each kernel
+    is compiled for one type of array.
     """
     kind = array.dtype.kind
     if kind == "b":
         array = array.view(np.uint8)
     elif not array.dtype.isnative:
         array = array.astype(array.dtype.newbyteorder("="))
-    if not array.flags.c_contiguous:
+    if not (array.flags.c_contiguous and array.flags.aligned):
         array = np.ascontiguousarray(array)
+    if not array.flags.writeable:
+        array = np.asarray(_Writable(array))
     flat = array.reshape(array.shape[0], -1)
     if kind == "f":
         if flat.dtype.itemsize == 2:
             return flat.view(np.uint16), "half"
         return flat, "float"
     return flat, "int"
+
+
+def output(n_rows, shape, out_dtype, out=None):
+    """The array to write (``out`` itself where it can be written directly) and its
+    ``(B, N)`` view, as ``uint16`` for float16."""
+    direct = (out is not None and out.flags.c_contiguous and out.flags.aligned
+              and out.dtype.isnative)
+    result = out if direct else np.empty(shape, out_dtype)
+    out2 = result.reshape(n_rows, -1)
+    if out_dtype == np.float16:
+        out2 = out2.view(np.uint16)
+    return result, out2
+
+
+def finish(result, out):
+    """``result``, copied into ``out`` when ``out`` could not be written directly."""
+    if out is not None and result is not out:
+        np.copyto(out, result)
+        return out
+    return result
 
 
 @functools.cache
@@ -90,44 +138,152 @@ def clamped_bounds(dtype, bounds):
     return [(min(max(a, lo), hi), min(max(b, lo), hi)) for a, b in bounds]
 
 
-def clip_bounds(dtype, bounds):
-    """Each integer range clamped to what ``dtype`` holds, as a ``(B, 2)`` array of ``dtype``."""
-    return np.array(clamped_bounds(dtype, bounds), dtype)
-
-
-class Plan(NamedTuple):
-    """How one kernel call maps a group of elements (immutable).
-
-    Attributes
-    ----------
-    table : {'lookup', 'index', 'interp'}
-        ``lookup``: an entry per value an 8/16-bit dtype holds (or per float16
-        pattern); ``index``: one per integer of the range, indexed after
-        clamping; ``interp``: (value, step) pairs of a grid interpolated at
-        each voxel's position.
-    grid : Grid
-        Each element's grid points and whether it is dense, with room for the
-        samples and extrema the kernel computes.
-    place, clip : ndarray
-        Per-element placement and integer clamping (see ``_layout``).
-    job : Job
-        The call's scalar settings.
-    """
-
-    table: str
-    grid: Grid
-    place: np.ndarray
-    clip: np.ndarray
-    job: Job
-
-
 def integral_range(pair):
     """Whether both ends of ``(lo, hi)`` are Python ints (ranges of integer data)."""
     return type(pair[0]) is int and type(pair[1]) is int
 
 
+# ---------------------------------------------------------------- ranges
+
+
+def ranges(x2, kind, bounds, name, backend=_cpu):
+    """``(lo, hi)`` of each row: ``bounds[b]`` if given, else the row's min and max.
+
+    Integers come back as Python ints, floats as Python floats.  Float rows
+    are always scanned, so NaN or Inf raises ``ValueError`` naming ``name``
+    before anything is written.
+    """
+    if kind == "int" and bounds is not None:
+        return bounds
+    lo, hi, bad = backend.row_extremes(x2, kind)
+    if bad is not None and bad.any():
+        where = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{name} must be finite, but element {where} holds NaN or Inf")
+    if bounds is not None:
+        return bounds
+    if kind == "int":
+        return list(zip(lo.tolist(), hi.tolist()))  # Python ints
+    return [(float(a), float(b)) for a, b in zip(lo.tolist(), hi.tolist())]
+
+
+# ---------------------------------------------------------------- transform_batch
+
+
+class Applied(NamedTuple):
+    """What :func:`transform` applied: packed curves, ranges and extrema.
+
+    On the device route ``bounds`` and ``extrema`` may stay on the device
+    (``bounds`` a pair of ``lo``/``hi`` tensors) until :func:`applied` is asked.
+    """
+
+    curve: np.ndarray
+    bounds: object
+    extrema: object
+
+
+def transform(x2, kind, dtype, draw, bounds, out2, out_dtype, name="x", backend=_cpu):
+    """Transform rows ``x2`` of ``dtype`` into ``out2``, each with its own curve.
+
+    Parameters
+    ----------
+    x2, kind
+        Rows and kind from :func:`rows` (or the backend's equivalent).
+    dtype : numpy dtype
+        The rows' dtype as numpy names it (float16 as uint16 patterns).
+    draw : callable
+        Returns the packed curve parameters ``(B, 3, K)``; called once, after
+        the ranges are known to be valid.
+    bounds : list of (lo, hi) or None
+        Each element's range; ``None`` for its own min and max.
+    out2 : array
+        The ``(B, N)`` output in the backend's form.
+    out_dtype : numpy dtype
+        The output's dtype.
+
+    Returns
+    -------
+    Applied
+    """
+    if backend is _cpu and _fits_small(x2, kind, bounds) and _cpu.curves_compiled():
+        # Small 8/16-bit elements on integer grids: one call does it all.
+        curve = draw()
+        n_rows = x2.shape[0]
+        table = np.empty((n_rows, 5), np.int64)
+        if bounds is not None:
+            for b, ((lo, hi), (clip_lo, clip_hi)) in enumerate(
+                    zip(bounds, clamped_bounds(x2.dtype, bounds))):
+                table[b] = (lo, hi, clip_lo, clip_hi, min(max(clip_lo - lo, 0), hi - lo))
+        extrema = np.empty((n_rows, 2))
+        _cpu.small_rows(x2, curve, bounds is None, table, extrema, out2)
+        return Applied(curve, bounds or table[:, :2].tolist(), extrema)
+    if getattr(backend, "device_lookup", None) and _device_tables(kind, dtype, bounds):
+        curve = draw()
+        lo, hi, extrema = backend.device_lookup(x2, dtype, curve, bounds, out2, out_dtype)
+        return Applied(curve, bounds or (lo, hi), extrema)
+    bounds = ranges(x2, kind, bounds, name, backend)
+    curve = draw()
+    return Applied(curve, bounds, apply(x2, kind, dtype, curve, bounds, out2, out_dtype,
+                                        backend))
+
+
+def applied(result):
+    """The :class:`~rsgt_fast.Curves` of an :class:`Applied` (downloaded where on a device)."""
+    bounds, extrema = result.bounds, result.extrema
+    if not isinstance(bounds, list):  # ranges and extrema still on the device
+        lo, hi = bounds
+        bounds = [(int(a), int(b)) for a, b in zip(lo.tolist(), hi.tolist())]
+    if not isinstance(extrema, np.ndarray):
+        extrema = extrema.cpu().numpy()
+    return engine_curves(result.curve, bounds, extrema)
+
+
+def apply(x2, kind, dtype, curve, bounds, out2, out_dtype, backend=_cpu):
+    """Transform rows ``x2`` with curves ``curve`` over ranges ``bounds`` into ``out2``.
+
+    Returns the ``(B, 2)`` extrema of the curves.  Elements that need
+    different tables go in groups, one backend call each.
+    """
+    table_dtype = np.dtype(np.uint16) if out_dtype == np.float16 else np.dtype(out_dtype)
+    plans = make_plans(dtype, x2.shape[1] * x2.shape[0], kind, curve, bounds, out_dtype)
+    if len(plans) == 1:
+        _, plan = plans[0]
+        backend.map_voxels(plan, x2, backend.tables(plan, curve, table_dtype), out2)
+        return plan.extrema
+    extrema = np.empty((x2.shape[0], 2))
+    for members, plan in plans:
+        part = out2[members]
+        rows_ = x2[members]
+        backend.map_voxels(plan, rows_, backend.tables(plan, curve[members], table_dtype), part)
+        out2[members] = part
+        extrema[members] = plan.extrema
+    return extrema
+
+
+def _fits_small(x2, kind, bounds):
+    """Whether rows ``x2`` may take the one-call route: 8/16-bit integers in elements of
+    at most ``CHUNK`` values over their own ranges or integral ranges of at most
+    ``GRID_MAX`` integers."""
+    if not (kind == "int" and x2.dtype.itemsize <= 2 and x2.shape[1] <= CHUNK):
+        return False
+    return bounds is None or all(
+        integral_range(pair) and -_INT64 <= pair[0] and pair[1] < _INT64
+        and pair[1] - pair[0] < GRID_MAX for pair in bounds)
+
+
+def _device_tables(kind, dtype, bounds):
+    """Whether 8/16-bit rows get tables built on the device: their own ranges, or integral
+    ranges inside the dtype's (the extrema are taken over the table's entries).  The
+    choice depends on the dtype and the ranges only, never on the batch."""
+    if kind != "int" or dtype.itemsize > 2:
+        return False
+    if bounds is None:
+        return True
+    low, high = int_limits(dtype)
+    return all(integral_range(pair) and low <= pair[0] and pair[1] <= high for pair in bounds)
+
+
 def _route(kind, itemsize, float32_in, pair, out_dtype, small_table):
-    """What element with range ``pair`` needs: ``(table, working float type, integer)``.
+    """What an element with range ``pair`` needs: ``(table, working float type, integer)``.
 
     ``integer``: integer input placed in integer arithmetic (integral ranges).
     """
@@ -173,13 +329,32 @@ def make_plans(dtype, size, kind, curve, bounds, out_dtype):
     first = routes[0]
     if all(route == first for route in routes):
         return [(None, _plan(dtype, kind, curve, bounds, on_ints, *first))]
-    groups = {}
+    groups: dict = {}
     for b, route in enumerate(routes):
         groups.setdefault(route, []).append(b)
     return [(np.array(members), _plan(dtype, kind, curve[members],
                                       [bounds[b] for b in members],
                                       [on_ints[b] for b in members], *route))
             for route, members in groups.items()]
+
+
+def dense_grid_points(curve, tolerance, smallest=1025, largest=65537):
+    """Grid points per curve for linear interpolation within ``tolerance``.
+
+    Interpolating a curve between grid points ``h`` apart errs by at most
+    ``h**2 / 8 * max|y''|``, and ``max|y''| <= sum(|a| f**2)``; relative to the
+    curve's range ``R`` (bounded from below by a coarse sampling) that gives
+    the spacing needed.  Returns ``2**k + 1`` points, between ``smallest`` and
+    ``largest``, one per curve of ``curve`` (packed, ``(B, 3, K)``).
+    """
+    t = np.linspace(0.0, TWO_PI, 257)
+    # Every curve at once: a trailing axis makes each parameter broadcast against t.
+    y = python(curve_value)(t, curve[..., None], slice(None))
+    span = np.maximum(y.max(axis=1) - y.min(axis=1), 1e-300)
+    bend = (np.abs(curve[:, AMPLITUDE]) * curve[:, FREQUENCY] ** 2).sum(axis=1)
+    needed = TWO_PI * np.sqrt(bend / (8.0 * span * tolerance))
+    steps = 2.0 ** np.ceil(np.log2(np.maximum(needed, 1.0)))
+    return np.clip(steps + 1, smallest, largest).astype(np.int64)
 
 
 def _plan(dtype, kind, curve, bounds, on_ints, table, work, integer):
@@ -223,14 +398,21 @@ def _plan(dtype, kind, curve, bounds, on_ints, table, work, integer):
         row = place[b] = [0.0] * N_PLACE
         row[LO], row[HI], row[UNIT_LO], row[SCALE] = lo_f, hi_f, unit * lo_f, scale
         row[UNIT], row[LAST], row[BASE] = unit, g - 1.0, base
+    grid = np.zeros((n_rows, 2), np.int64)
+    grid[:, POINTS] = points
+    if not exact:
+        grid[:, DENSE] = [not on_int and g > 1 for on_int, g in zip(on_ints, points)]
     width = max(points)
-    grid = Grid(points=np.array(points, np.int64),
-                dense=np.zeros(n_rows, np.bool_) if exact else
-                np.array([not on_int and g > 1 for on_int, g in zip(on_ints, points)]),
-                values=np.empty((n_rows, width)), extrema=np.empty((n_rows, 2)))
+    if table == "lookup":
+        width = 1 << (8 * dtype.itemsize)
+    elif table == "index":
+        width = max(width, 2)
     if clip is None:
         clip = np.zeros((n_rows, 2), dtype)
-    return Plan(table, grid, np.array(place, work), clip, _job(offset, kind == "half", integer))
+    return Plan(table, width, grid, np.empty((n_rows, max(points))), np.empty((n_rows, 2)),
+                np.array(place, work), clip,
+                _entries(dtype, kind == "half") if table == "lookup" else None,
+                offset, kind == "half", integer)
 
 
 @functools.cache
@@ -241,149 +423,273 @@ def _entries(dtype, half):
         with np.errstate(invalid="ignore"):
             values = values.astype(np.float64)
         values[~np.isfinite(values)] = 0.0  # inf/nan patterns never occur in checked input
-    else:
-        info = np.iinfo(dtype)
-        values = np.arange(int(info.min), int(info.max) + 1, dtype=np.float64)
-    values.flags.writeable = False
-    return values
+        return values
+    info = np.iinfo(dtype)
+    return np.arange(int(info.min), int(info.max) + 1, dtype=np.float64)
 
 
-#: The curves, and everything for small rows: numpy until that has taken
-#: ``_jit.COMPILE_AFTER`` seconds, then compiled.
-grids = StandIn(sample_grids, _stand_ins.sample_grids, key=lambda curve, grid: 0)
-small = StandIn(small_index_rows, _stand_ins.small_index_rows,
-                key=lambda x, curve, own, ranges, extrema, out: (x.dtype, out.dtype))
+# ---------------------------------------------------------------- given tables
 
 
-def build_tables(plan, dtype, curve, table_dtype):
-    """Each element's table for ``plan`` on rows of ``dtype``: two kernel calls, one
-    sampling the curves and one filling the tables, in the variant the call
-    runs if they are large (see ``PARALLEL_TABLES``), else serially.
+def _given(table, n_rows, dtype, clip=None, base=0):
+    """A plan that maps rows of ``dtype`` through given tables: a full table of an
+    8/16-bit dtype (``clip`` ``None``), else an index table from ``base`` on."""
+    if clip is None:
+        offset = -int_limits(dtype)[0] if np.dtype(dtype).kind in "iu" else 0
+        return Plan("lookup", table.shape[1], None, None, None, None, None, offset=offset)
+    place = np.zeros((n_rows, N_PLACE))
+    place[:, BASE] = base
+    return Plan("index", table.shape[1], None, None, None, place,
+                np.array(clip, dtype).reshape(n_rows, 2))
 
-    ``table_dtype`` is the output's (``uint16`` for float16 bit patterns);
-    interpolating plans get (value, step) pairs as complex numbers of the
-    working float type instead.  Fills ``plan.grid.values`` and ``plan.grid.extrema``.
+
+def _full_table(dtype, kind):
+    """Every value an 8/16-bit integer (or float16) row can hold, in bit-pattern order."""
+    if kind == "half":
+        return np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.float16)
+    lo, hi = int_limits(dtype)
+    return np.arange(lo, hi + 1, dtype=np.int64)
+
+
+def _lut(values, out_dtype):
+    """Host table values as a ``(1, n)`` table of what the output stores."""
+    return np.ascontiguousarray(stored(np.asarray(values, np.float64), out_dtype))[None, :]
+
+
+# ---------------------------------------------------------------- the rsgt facade
+
+
+def facade(x2, kind, min_max_val, draw, out2, out_dtype):
+    """rsgt 1.1.0's transform of one row ``x2`` (its curve from ``draw``), into ``out2``.
+
+    rsgt's contract: values are integers (float input is truncated toward
+    zero, which keeps the order, so the truncated range comes from the scan
+    of the values themselves).  Integral ranges of up to ``EXACT_MAX`` values
+    get rsgt's own table (:func:`rsgt_table`), bit for bit; wider or
+    non-integral ranges the engine's dense grid.
     """
-    grid = plan.grid
-    n_rows, width = grid.values.shape
-    if plan.table == "lookup":
-        table = np.empty((n_rows, 1 << (8 * np.dtype(dtype).itemsize)), table_dtype)
-        fill, args = lookup_tables, (plan.place, _entries(dtype, plan.job.half_in), table)
-    elif plan.table == "index":
-        table = np.empty((n_rows, max(width, 2)), table_dtype)
-        fill, args = index_tables, (table,)
+    if kind == "int":
+        lo, hi = (min_max_val if min_max_val is not None
+                  else ranges(x2, kind, None, "image")[0])
     else:
-        table = np.empty((n_rows, width),
-                         np.complex64 if plan.place.dtype == np.float32 else np.complex128)
-        fill, args = pair_tables, (table,)
-    many_points = int(grid.points.sum()) >= PARALLEL_TABLES
-    many_entries = table.size >= 8 * PARALLEL_TABLES  # filling an entry costs less
-    grids(curve, grid, serial=not many_points)
-    (fill if many_points or many_entries else fill.serial)(grid, *args)
+        low, high = ranges(x2, kind, None, "image")[0]
+        if low < -_INT64 or high >= 2.0**63:
+            raise ValueError(
+                f"image values must lie within the int64 range, got [{low:g}, {high:g}]")
+        x2 = (x2.view(np.float16) if kind == "half" else x2).astype(np.int64)
+        lo, hi = min_max_val or (int(low), int(high))
+    curve = draw()
+    if integral_range((lo, hi)) and hi - lo < EXACT_MAX:
+        table = rsgt_table(curve, hi - lo + 1, out_dtype)
+        width = 1 << (8 * x2.dtype.itemsize)
+        if x2.dtype.itemsize <= 2 and x2.size >= FULL_TABLE_MIN * width:
+            # An entry per value the dtype holds: table index of value v is v - dmin.
+            dmin = int_limits(x2.dtype)[0]
+            far = len(table) + width  # beyond this the range starts before or after every entry
+            first = min(max(lo - dmin, -far), far)
+            full = table[np.clip(np.arange(width) - first, 0, len(table) - 1)][None]
+            _cpu.map_voxels(_given(full, 1, x2.dtype), x2, full, out2)
+        else:
+            (clip,) = clamped_bounds(x2.dtype, [(lo, hi)])
+            plan = _given(table[None], 1, x2.dtype, clip, min(max(clip[0] - lo, 0), hi - lo))
+            _cpu.map_voxels(plan, x2, table[None], out2)
+        return
+    apply(x2, "int", x2.dtype, curve, [(lo, hi)], out2, out_dtype)
+
+
+_checks: dict = {}
+
+
+def _numpy_curves(kind):
+    """Whether numpy evaluates curves as :func:`rsgt_table` needs, checked once per process.
+
+    ``pointwise``: a curve at a point gets the same bits in any array (a SIMD
+    path that treated an array's tail differently would show up), so a few
+    of rsgt's samples can be recomputed on their own.  ``compiled``: the
+    compiled curve (the C library's sines) gives numpy's bits, so the
+    compiled code may recompute them.
+    """
+    if kind not in _checks:
+        rng = np.random.default_rng(20240611)
+        curve = np.array([[[0.3, 1.1, 1.57], [1.2, -0.4, 0.6], [0.5, 4.0, 2.5]]])
+        n = 1031
+        exact = python(curve_value)(np.linspace(0, TWO_PI, n), curve, 0)
+        if kind == "pointwise":
+            t = python(grid_point)(np.arange(n), n)
+            picks = [rng.choice(n, size, replace=False) for size in (1, 2, 3, 7, 17, 100)]
+            _checks[kind] = all(np.array_equal(python(curve_value)(t[p], curve, 0), exact[p])
+                                for p in picks)
+        else:
+            values = np.zeros(n)  # every entry unsafe: all recomputed in compiled code
+            _cpu.round_table(curve, values, np.inf, np.empty(n, np.float32),
+                             np.empty(n, np.int64), True)
+            _checks[kind] = bool(np.array_equal(values, exact))
+    return _checks[kind]
+
+
+def rsgt_table(curve, n_points, out_dtype):
+    """rsgt's lookup table for curve 0 over ``n_points`` integers, bit for bit (what the
+    output stores: float16 as bit patterns).
+
+    rsgt samples the curve with numpy at ``linspace(0, 2*pi, n_points)``,
+    scales it by the samples' extrema and casts it to the output dtype.  Small
+    tables (and float64 ones, which need every exact sample) are computed
+    just so.  Larger ones are sampled by the compiled grid sampling within a
+    known error and rounded, and rsgt's exact samples are taken only where
+    that error could matter (``_cpu.round_table``: at the samples that may be
+    an extremum and at the entries whose rounding it could change, a few per
+    thousand), in compiled code where its sines are numpy's, else in numpy.
+    """
+    exact = python(curve_value)
+    if (n_points <= EXACT_HOST or out_dtype == np.float64
+            or not _numpy_curves("pointwise")):
+        y = exact(np.linspace(0, TWO_PI, n_points), curve, 0)
+        return stored(python(normalized)(y, y.min(), y.max()), out_dtype)
+    error = SAMPLE_ERROR * sum(abs(a) * (2.0 + f) for f, a in
+                               zip(curve[0, FREQUENCY].tolist(), curve[0, AMPLITUDE].tolist()))
+    values = _cpu.sample_curve(curve, n_points)
+    table = np.empty(n_points, np.uint16 if out_dtype == np.float16 else out_dtype)
+    unsafe = np.empty(n_points, np.int64)
+    compiled = _numpy_curves("compiled")
+    unsafe = unsafe[:_cpu.round_table(curve, values, error, table, unsafe, compiled)]
+    if not compiled:
+        # Every exact sample lies within the extrema and the unsafe ones include
+        # both extrema, so their own extrema are the table's.
+        y = exact(python(grid_point)(unsafe, n_points), curve, 0)
+        table[unsafe] = stored(python(normalized)(y, y.min(), y.max()), out_dtype)
     return table
 
 
-def run(plan, x2, curve, out2):
-    """Execute ``plan`` on rows ``x2``: build each element's table, then map its voxels.
+# ---------------------------------------------------------------- normalisations
 
-    ``out2`` is the ``(B, N)`` output, viewed as ``uint16`` for float16.
-    Fills ``plan.grid.extrema``.
+
+def normalize_ct(x2, kind, out2, out_dtype):
+    """rsgt's ``clip(x + 1000, 0, 4096).astype(dtype) / 4096`` of rows ``x2`` into ``out2``.
+
+    8/16-bit rows (and float16) go through a table of every value they can
+    hold, wider integers through a table of the 4097 values of the window,
+    floats through one compiled pass.
     """
-    job = plan.job
-    table = build_tables(plan, x2.dtype, curve, out2.dtype)
-    if plan.table == "lookup":
-        lookup(x2, table, out2, job)
-    elif plan.table == "index":
-        lookup_index(x2, plan.clip, plan.place, table, out2, job)
-    elif job.integer:
-        interpolate_integers(x2, plan.clip, plan.place, table, out2, job)
+    if kind != "int":
+        ranges(x2, kind, None, "image")  # NaN or Inf raise here
+    if kind == "half" or (kind == "int" and x2.dtype.itemsize <= 2):
+        values = _full_table(x2.dtype, kind)
+        with np.errstate(over="ignore", invalid="ignore"):  # inf/nan patterns never occur
+            shifted = np.clip(values + (np.float16(1000) if kind == "half" else 1000), 0, 4096)
+        table = _lut(shifted.astype(out_dtype) / 4096, out_dtype)
+        _cpu.map_voxels(_given(table, 1, x2.dtype), x2, table, out2)
+    elif kind == "int":
+        (clip,) = clamped_bounds(x2.dtype, [(-1000, 3096)])
+        table = _lut(np.arange(4097).astype(out_dtype) / 4096, out_dtype)
+        plan = _given(table, 1, x2.dtype, clip, min(max(clip[0] + 1000, 0), 4096))
+        _cpu.map_voxels(plan, x2, table, out2)
     else:
-        interpolate(x2, plan.place, table, out2, job)
+        _cpu.ct_float(x2, out2)
 
 
-def apply(x2, kind, curve, bounds, shape, out_dtype, out=None):
-    """Transform rows ``x2`` with curves ``curve`` over ranges ``bounds``.
+def normalize_mr(x2, kind, out2, out_dtype):
+    """rsgt's ``clip((x - p5) / (p95 - p5), 0, 1)`` of one row ``x2`` in ``out_dtype``.
 
-    Returns the result, of ``shape`` and ``out_dtype`` (``out`` itself when
-    given), and the ``(B, 2)`` extrema of the curves.
+    The percentiles are numpy's (linear), found exactly by the backend
+    (``_cpu.percentiles``).  8/16-bit rows (and float16) go through a table
+    of every value they can hold, the rest through one compiled pass.
     """
-    result, out2 = _output(x2, shape, out_dtype, out)
-    plans = make_plans(x2.dtype, x2.size, kind, curve, bounds, out_dtype)
-    extrema = None if plans[0][0] is None else np.empty((x2.shape[0], 2))
-    for members, plan in plans:
-        if members is None:
-            run(plan, x2, curve, out2)
-            extrema = plan.grid.extrema
-        else:
-            part = np.empty((len(members), out2.shape[1]), out2.dtype)
-            run(plan, x2[members], curve[members], part)
-            out2[members] = part
-            extrema[members] = plan.grid.extrema
-    return _finish(result, out), extrema
+    dtype = np.dtype(np.float16) if kind == "half" else x2.dtype
+    p5, p95 = _cpu.percentiles(x2[0], dtype, out_dtype)
+    if kind == "half" or (kind == "int" and x2.dtype.itemsize <= 2):
+        with np.errstate(invalid="ignore", over="ignore"):  # unused nan/inf patterns
+            values = _full_table(x2.dtype, kind).astype(out_dtype).astype(np.float64)
+        values[~np.isfinite(values)] = 0.0
+        table = _lut(python(percentile_scaled)(values, p5, p95), out_dtype)
+        _cpu.map_voxels(_given(table, 1, x2.dtype), x2, table, out2)
+    else:
+        _cpu.mr_affine(x2, p5, p95, out_dtype == np.float32 and x2.dtype != np.float32, out2)
 
 
-def _output(x2, shape, out_dtype, out):
-    """The array to write (``out`` itself where it can be written directly) and its
-    ``(B, N)`` view, as ``uint16`` for float16."""
-    direct = (out is not None and out.flags.c_contiguous and out.flags.aligned
-              and out.dtype.isnative)
-    result = out if direct else np.empty(shape, out_dtype)
-    out2 = result.reshape(x2.shape[0], -1)
-    if out_dtype == np.float16:
-        out2 = out2.view(np.uint16)
-    return result, out2
+# ---------------------------------------------------------------- the registry
 
 
-def _finish(result, out):
-    if out is not None and result is not out:
-        np.copyto(out, result)
-        return out
-    return result
+def _array(dtype, ndim=2):
+    return numba.types.Array(numba.from_dtype(np.dtype(dtype)), ndim, "C")
 
 
-def fits_small(x2, kind, bounds=None):
-    """Whether rows ``x2`` may take :func:`small_rows`: 8/16-bit integers in elements
-    of at most ``CHUNK`` values (as much as one task of the general route maps),
-    over their own ranges (``bounds`` ``None``) or one integral range of at
-    most ``GRID_MAX`` integers."""
-    if not (kind == "int" and x2.dtype.itemsize <= 2 and x2.size > 0
-            and x2.shape[1] <= CHUNK):
-        return False
-    return bounds is None or (integral_range(bounds) and -_INT64 <= bounds[0]
-                              and bounds[1] < _INT64 and bounds[1] - bounds[0] < GRID_MAX)
+def signatures(in_dtype, out_dtype):
+    """Every kernel a call on ``in_dtype`` input with ``out_dtype`` output may run, with the
+    argument types the routes pass it: a list of ``(name, kernel, types)``.
 
-
-def small_rows(x2, curve, shape, out_dtype, bounds=None, out=None):
-    """:func:`apply` for rows that pass :func:`fits_small` with ``bounds``.
-
-    One kernel call (scans,) samples, tabulates and maps every row, one task
-    per row; the results are the bits that scanning and :func:`apply` give.
-    Returns the result, the ``(B, 2)`` int64 ranges and the ``(B, 2)`` extrema.
+    ``in_dtype`` is the input's own dtype; the kernels see bools as uint8 and
+    float16 as its uint16 patterns.
     """
-    result, out2 = _output(x2, shape, out_dtype, out)
-    n_rows = x2.shape[0]
-    ranges = np.empty((n_rows, 5), np.int64)
-    if bounds is not None:
-        (lo, hi), = clamped_bounds(x2.dtype, [bounds])
-        ranges[:] = (*bounds, lo, hi, min(max(lo - bounds[0], 0), bounds[1] - bounds[0]))
-    extrema = np.empty((n_rows, 2))
-    small(x2, curve, bounds is None, ranges, extrema, out2)
-    return _finish(result, out), ranges[:, :2], extrema
+    dtype = np.dtype(in_dtype)
+    out_dtype = np.dtype(out_dtype)
+    kind = "half" if dtype == np.float16 else "float" if dtype.kind == "f" else "int"
+    view = np.dtype(np.uint8) if dtype.kind == "b" else (
+        np.dtype(np.uint16) if kind == "half" else dtype)
+    table = np.dtype(np.uint16) if out_dtype == np.float16 else out_dtype
+    i64, f64, boolean = numba.types.int64, numba.types.float64, numba.types.boolean
+    x, out, tab = _array(view), _array(table), _array(table)
+    grid, values, f64_2 = _array(np.int64), _array(np.float64), _array(np.float64)
+    signed = np.dtype(f"int{8 * view.itemsize}")
+    found = [("spin", (_array(np.int64, 1), i64, i64, i64)),
+             ("scan", (_array(signed), _array(signed, 1), i64, _array(signed), i64, i64)),
+             ("sample_grids", (_array(np.float64, 3), grid, values, f64_2, i64, i64))]
+    narrow = kind == "half" or (kind == "int" and view.itemsize <= 2)
+    if narrow:
+        found += [("lookup_tables", (values, grid, f64_2, f64_2, _array(np.float64, 1), tab,
+                                     i64, i64)),
+                  ("lookup", (x, tab, out, i64, i64, i64, i64))]
+    if kind == "int":
+        found += [("index_tables", (values, grid, f64_2, tab, i64, i64)),
+                  ("lookup_index", (x, _array(view), f64_2, tab, out, i64, i64, i64))]
+    if narrow and kind == "int":
+        found.append(("small_index_rows", (x, _array(np.float64, 3), boolean,
+                                           _array(np.int64), f64_2, out, i64, i64)))
+    pairs = [np.float64]
+    if kind == "float" or (kind == "int" and view.itemsize > 2):
+        if dtype == np.float32 and out_dtype != np.float64:
+            pairs.append(np.float32)
+        for work in pairs:
+            pair = _array(np.complex64 if work == np.float32 else np.complex128)
+            found += [("pair_tables", (values, grid, f64_2, pair, i64, i64)),
+                      ("interpolate", (x, _array(work), pair, out, i64, i64, i64))]
+        if kind == "int":
+            found.append(("interpolate_integers", (x, _array(view), f64_2,
+                                                   _array(np.complex128), out, i64, i64, i64)))
+    kernels = dict(_cpu.KERNELS, spin=spin)
+    return [(name, kernels[name], types) for name, types in found]
 
 
-@functools.cache
-def _job(offset, half_in, integer):
-    return Job(chunk=CHUNK, offset=offset, half_in=half_in, integer=integer)
-
-
-def lookup_table(x2, table, out2):
-    """``out2 = table[x2 - dtype min]``: a full table of an 8/16-bit dtype, one call."""
-    offset = -int_limits(x2.dtype)[0] if x2.dtype.kind in "iu" else 0
-    lookup(x2, table, out2, _job(offset, False, False))
-
-
-def index_table(x2, clip, base, table, out2):
-    """``out2 = table[base + clamp(x2, clip) - clip lo]`` (one row of bounds per element)."""
-    place = np.zeros((x2.shape[0], N_PLACE))
-    place[:, BASE] = base
-    lookup_index(x2, clip, place, table, out2, _job(0, False, False))
+def signatures_of_normalizations(in_dtype, out_dtype):
+    """:func:`signatures` for the facade and the normalisations of ``in_dtype`` input."""
+    dtype = np.dtype(in_dtype)
+    out_dtype = np.dtype(out_dtype)
+    i64, f64 = numba.types.int64, numba.types.float64
+    table = np.dtype(np.uint16) if out_dtype == np.float16 else out_dtype
+    view = np.dtype(np.uint8) if dtype.kind == "b" else (
+        np.dtype(np.uint16) if dtype == np.float16 else dtype)
+    signed = np.dtype(f"int{8 * view.itemsize}")
+    x, out, tab = _array(view), _array(table), _array(table)
+    f64_2 = _array(np.float64)
+    found = []
+    narrow = dtype == np.float16 or (dtype.kind in "biu" and dtype.itemsize <= 2)
+    if narrow:
+        found.append(("lookup", (x, tab, out, i64, i64, i64, i64)))
+    elif dtype.kind in "iu":
+        found.append(("lookup_index", (x, _array(view), f64_2, tab, out, i64, i64, i64)))
+    else:
+        found += [("ct_kernel", (x, _array(view, 1), out, i64, i64, i64)),
+                  ("mr_kernel", (x, _array(np.float64, 1), out, i64, i64, i64))]
+    if dtype.kind in "iuf":
+        one = _array(signed, 1)
+        found += [("histogram_kernel", (one, _array(signed, 1), _array(np.int64, 1),
+                                        _array(np.int64), i64, i64)),
+                  ("collect_kernel", (one, _array(signed, 1), _array(np.int64, 1), i64,
+                                      _array(np.int64, 1), _array(np.int64, 1), i64, i64))]
+    if out_dtype != np.float64:
+        found.append(("round_table", (_array(np.float64, 3), _array(np.float64, 1), f64,
+                                      _array(table, 1), _array(np.int64, 1),
+                                      numba.types.boolean)))
+    found = [(name, _cpu.KERNELS[name], types) for name, types in found]
+    if dtype.kind == "f":  # the facade truncates float input to int64
+        found += signatures(np.int64, out_dtype)
+    return found

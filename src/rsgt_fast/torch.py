@@ -10,7 +10,7 @@ within float rounding (1e-6 for float32 output).  8/16-bit integer input with
 its own ranges (or integral ranges inside its dtype's) has its ranges and
 tables built on the device, so nothing comes back to the host; other input
 gets its tables from the host, and its own ranges from one ``aminmax`` on the
-device (see :mod:`rsgt_fast._device`).  A tensor on any other device (MPS, or
+device (see :mod:`rsgt_fast._gpu`).  A tensor on any other device (MPS, or
 CUDA without Triton) is copied to the host, transformed there and copied
 back, in one transfer each way.
 
@@ -31,14 +31,18 @@ from __future__ import annotations
 
 import functools
 
+from . import plan
 from ._optional import require
 from ._validate import output_dtype
-from .batch import MAX_FREQUENCY, MIN_FREQUENCY, N_SINUSOIDS
+from .batch import (
+    MAX_FREQUENCY, MIN_FREQUENCY, N_SINUSOIDS, check_options, curve_draw, curve_source,
+)
 from .batch import transform_batch as _transform_batch
 
 torch = require("torch", "torch", "rsgt_fast.torch")
 
-__all__ = ["transform_batch", "device_resident", "tensor_dtype", "numpy_output"]
+__all__ = ["transform_batch", "transform_on_device", "device_resident", "tensor_dtype",
+           "numpy_output"]
 
 _OUTPUTS = {torch.float16: "float16", torch.float32: "float32", torch.float64: "float64"}
 
@@ -48,13 +52,13 @@ _DEVICE_DTYPES = {torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32,
 
 
 @functools.cache
-def _device_engine():
-    """The Triton engine module, or ``None`` where Triton cannot be imported."""
+def _gpu():
+    """The Triton backend module, or ``None`` where Triton cannot be imported."""
     try:
-        from . import _device
+        from . import _gpu as backend
     except ImportError:
         return None
-    return _device
+    return backend
 
 
 def tensor_dtype(dtype):
@@ -126,8 +130,8 @@ def transform_batch(x, *, n_sinusoids=N_SINUSOIDS, min_frequency=MIN_FREQUENCY,
             raise ValueError(f"out must have shape {tuple(x.shape)}, got {tuple(out.shape)}")
         if _OUTPUTS.get(out.dtype) != out_name.name:
             raise ValueError(f"out has dtype {out.dtype} but dtype={dtype} was requested")
-    if x.device.type == "cuda" and _device_engine() is not None and x.dtype in _DEVICE_DTYPES:
-        return _device_engine().transform(
+    if x.device.type == "cuda" and _gpu() is not None and x.dtype in _DEVICE_DTYPES:
+        return transform_on_device(
             x, out_name, n_sinusoids=n_sinusoids, min_frequency=min_frequency,
             max_frequency=max_frequency, min_max_val=min_max_val, rng=rng, keys=keys,
             curves=curves, out=out, return_curves=return_curves)
@@ -151,3 +155,33 @@ def transform_batch(x, *, n_sinusoids=N_SINUSOIDS, min_frequency=MIN_FREQUENCY,
             out.copy_(tensor)
             tensor = out
     return (tensor, applied) if return_curves else tensor
+
+
+def transform_on_device(x, out_name, *, n_sinusoids, min_frequency, max_frequency, min_max_val,
+                        rng, keys, curves, out, return_curves):
+    """:func:`transform_batch` on the GPU backend (``_gpu``), for a tensor of one of its dtypes.
+
+    The tensor stays where it is; the planner routes it as the numpy engine's
+    (:func:`rsgt_fast.plan.transform`).  Run on CPU tensors only in Triton's
+    interpreter, as the tests do.
+    """
+    backend = _gpu()
+    opts, return_curves = check_options(n_sinusoids, min_frequency, max_frequency, min_max_val,
+                                        out_name, rng, keys, curves, return_curves)
+    if x.ndim == 0:
+        raise ValueError("x must have at least one dimension, got a 0-d tensor")
+    if x.numel() == 0:
+        raise ValueError(f"x must not be empty, got shape {tuple(x.shape)}")
+    n_rows = x.shape[0]
+    source, keys = curve_source(n_rows, rng, keys, curves)
+    x2, kind = backend.rows(x)
+    result = torch.empty(x2.shape, dtype=tensor_dtype(opts.dtype), device=x.device)
+    bounds, draw = curve_draw(curves, opts, source, keys, n_rows)
+    with backend.on_device(x.device):
+        done = plan.transform(x2, kind, backend.DTYPES[x.dtype], draw, bounds, result,
+                              opts.dtype, backend=backend)
+    result = result.reshape(x.shape)
+    if out is not None:
+        out.copy_(result)
+        result = out
+    return (result, plan.applied(done)) if return_curves else result

@@ -1,14 +1,18 @@
-"""Compile every kernel path for some input dtypes ahead of time, into numba's cache.
+"""Compile every kernel for some input dtypes ahead of time, into numba's cache.
 
-A process that finds a kernel in numba's on-disk cache loads it in well under
-a second; one that does not compiles it, which takes seconds per path.
-:func:`warmup` runs each path once on small inputs (both the serial and, where
-this process may use it, the parallel variant), so that a Docker image, a
-cluster node or a CI runner pays for compilation once, when it is built.
-Later calls in the same process then use the parallel variants at once.
+A process that finds a kernel in numba's on-disk cache loads it in a few
+milliseconds; one that does not compiles it, which takes a fraction of a
+second per kernel.  :func:`warmup` compiles every kernel the planner's
+registry (:func:`rsgt_fast.plan.signatures`) lists for the given input and
+output dtypes, so that a Docker image, a cluster node or a CI runner pays for
+compilation once, when it is built.  Running it again only loads the cache.
+Also available as ``rsgt-fast warmup [--dtypes int16,float32] [--out-dtypes
+float32]``.
 
-Running it again only loads the cache.  Also available as
-``rsgt-fast warmup [--dtypes int16,float32] [--out-dtypes float32]``.
+:func:`preload` loads what the cache already holds for the transforms of
+some dtypes into this process, without compiling anything: the MONAI,
+TorchIO and batchgeneratorsv2 transforms call it when they are built, so that
+DataLoader workers forked afterwards start with the kernels in memory.
 """
 
 from __future__ import annotations
@@ -17,16 +21,12 @@ import time
 from collections.abc import Iterable
 from typing import NamedTuple
 
-import numpy as np
+import numba
 
-from . import _jit
+from . import _jit, plan
 from ._validate import input_dtype, output_dtype
-from .augmentation import random_smooth_grayvalue_transform
-from .batch import transform_batch
-from .normalization import normalize_ct_scan, normalize_mr_scan
-from .plan import CHUNK, FULL_TABLE_MIN, GRID_MAX
 
-__all__ = ["warmup", "Warmup", "DTYPES"]
+__all__ = ["warmup", "preload", "Warmup", "DTYPES"]
 
 #: Input dtypes warmed by default: the ones CT and MR images come in.
 DTYPES = ("uint8", "int16", "uint16", "int32", "float16", "float32", "float64")
@@ -39,91 +39,27 @@ class Warmup(NamedTuple):
     seconds: dict
     #: The folder numba keeps compiled kernels in, or ``None`` (compiled in memory).
     cache: str | None
-    #: Whether the parallel variants were warmed too.
-    parallel: bool
+    #: Kernel signatures compiled or loaded.
+    kernels: int
 
 
-def _rows(values, dtype, n_rows):
-    """``n_rows`` copies of ``values`` as rows of ``dtype``."""
-    return values.astype(dtype).reshape(1, -1).repeat(n_rows, axis=0)
-
-
-def _inputs(dtype, elements, n_rows=2):
-    """``n_rows`` rows of ``dtype`` with ``elements`` values each, spanning a modest range."""
-    values = np.arange(elements) % 200
-    return _rows(values % 2 if dtype.kind == "b" else values, dtype, n_rows)
-
-
-def _large_tables(dtype):
-    """Rows whose curves and tables are large enough to be built in parallel
-    (``plan.PARALLEL_TABLES`` grid points), and ranges for them; ``None`` for
-    8-bit dtypes, whose tables never are in batches of a practical size."""
-    bits = 8 * dtype.itemsize
-    if dtype.kind == "b" or bits == 8:
-        return None
-    if dtype.kind in "iu" and bits == 16:  # two elements spanning the dtype: 2 * 65536 points
-        values = np.arange(CHUNK + 1) % (1 << 16) + int(np.iinfo(dtype).min)
-        return _rows(values, dtype, 2), [None]
-    # 64 elements with 4096 grid points each (dense grids for floats and wide ranges)
-    x = _rows(np.arange(512) * 8, dtype, 64)
-    return x, [None, (0, 4 * GRID_MAX)] if dtype.kind in "iu" else [None]
-
-
-def _paths(dtype, out_dtypes, parallel):
-    """The calls that compile each path for input ``dtype``, and whether each runs serially.
-
-    Small elements take the one-call route of small 8/16-bit elements, serially
-    or, in batches large enough, in parallel; elements just too large for it
-    take the general kernels, serially (under ``thread_limit(1)``) and, where
-    this process may use them, in parallel, with large tables too.
-    """
-    general = CHUNK + 1
-    sizes = [(64, 2, True), (general, 2, True)]
-    if parallel:
-        bits = 8 * dtype.itemsize
-        sizes += [(64, _jit.SERIAL_BELOW // 64, False), (general, 2, False)]
-        if dtype.kind in "biu" and bits <= 16 and FULL_TABLE_MIN << bits > general:
-            sizes.append((FULL_TABLE_MIN << bits, 1, False))  # the full-table variant
-    ranges = [None, (0, 150)]
-    if dtype.kind in "iu" and dtype.itemsize >= 4:
-        ranges.append((0, 4 * GRID_MAX))  # interpolated integer ranges
-    if dtype.kind == "f":
-        ranges.append((0.1, 150.3))  # ranges placed in float64 arithmetic
-    calls = []
-    for n, n_rows, serial in sizes:
-        x = _inputs(dtype, n, n_rows)
-        first = len(calls)
+def _signatures(dtypes, out_dtypes, everything=True):
+    """Per input dtype, the distinct ``(kernel, types)`` of every route."""
+    found = {}
+    for dtype in dtypes:
+        seen = {}
         for out in out_dtypes:
-            for bounds in ranges:
-                calls.append(lambda x=x, out=out, bounds=bounds: transform_batch(
-                    x, min_max_val=bounds, dtype=out, rng=0))
-            if dtype.kind != "b":
-                calls.append(lambda x=x, out=out: normalize_mr_scan(x.reshape(-1), dtype=out))
-                calls.append(lambda x=x, out=out: normalize_ct_scan(x.reshape(-1), dtype=out))
-        if dtype.kind != "b":
-            calls.append(lambda x=x: random_smooth_grayvalue_transform(x.reshape(-1)))
-            calls.append(lambda x=x: random_smooth_grayvalue_transform(x.reshape(-1),
-                                                                       min_max_val=(0, 150)))
-        if serial:
-            calls[first:] = [_serially(call) for call in calls[first:]]
-    large = _large_tables(dtype) if parallel else None
-    if large is not None:
-        x, large_ranges = large
-        calls += [lambda x=x, out=out, bounds=bounds: transform_batch(
-            x, min_max_val=bounds, dtype=out, rng=0)
-            for out in out_dtypes for bounds in large_ranges]
-    return calls
-
-
-def _serially(call):
-    def run():
-        with _jit.thread_limit(1):
-            call()
-    return run
+            entries = plan.signatures(dtype, out)
+            if everything:
+                entries += plan.signatures_of_normalizations(dtype, out)
+            for name, kernel, types in entries:
+                seen[(name, types)] = (kernel, types)
+        found[dtype] = list(seen.values())
+    return found
 
 
 def warmup(dtypes: Iterable = DTYPES, out_dtypes: Iterable = ("float32",)) -> Warmup:
-    """Compile (or load) every kernel path for input ``dtypes`` and output ``out_dtypes``.
+    """Compile (or load) every kernel for input ``dtypes`` and output ``out_dtypes``.
 
     Parameters
     ----------
@@ -135,9 +71,8 @@ def warmup(dtypes: Iterable = DTYPES, out_dtypes: Iterable = ("float32",)) -> Wa
     Returns
     -------
     Warmup
-        Seconds per input dtype, the cache folder and whether the parallel
-        variants were included (not in a process where they may not run,
-        e.g. a forked child of one that used them).
+        Seconds per input dtype, the cache folder and the number of kernel
+        signatures compiled or loaded.
 
     Examples
     --------
@@ -146,24 +81,52 @@ def warmup(dtypes: Iterable = DTYPES, out_dtypes: Iterable = ("float32",)) -> Wa
     >>> sorted(done.seconds)
     ['uint8']
     """
-    if isinstance(dtypes, (str, np.dtype, type)):
+    if isinstance(dtypes, (str, type)) or hasattr(dtypes, "kind"):
         dtypes = [dtypes]
-    if isinstance(out_dtypes, (str, np.dtype, type)):
+    if isinstance(out_dtypes, (str, type)) or hasattr(out_dtypes, "kind"):
         out_dtypes = [out_dtypes]
     dtypes = [input_dtype(d, "dtypes") for d in dtypes]
     out_dtypes = [output_dtype(d, "out_dtypes") for d in out_dtypes]
     if not dtypes or not out_dtypes:
         raise ValueError("warmup needs at least one input and one output dtype")
-    parallel = _jit.serial_reason(_jit.SERIAL_BELOW) is None
-    state = np.random.get_state()  # the facade draws from the global state
     seconds = {}
-    try:
-        for dtype in dtypes:
-            start = time.perf_counter()
-            with _jit.compile_at_once():
-                for call in _paths(dtype, out_dtypes, parallel):
-                    call()
-            seconds[dtype.name] = time.perf_counter() - start
-    finally:
-        np.random.set_state(state)
-    return Warmup(seconds, _jit.cache_location(), parallel)
+    count = 0
+    for dtype, entries in _signatures(dtypes, out_dtypes).items():
+        start = time.perf_counter()
+        if not numba.config.DISABLE_JIT:  # kernels run as Python: nothing to compile
+            for kernel, types in entries:
+                kernel.compile(types)
+        count += len(entries)
+        seconds[dtype.name] = time.perf_counter() - start
+    return Warmup(seconds, _jit.cache_location(), count)
+
+
+def preload(dtypes: Iterable = ("float32",), out_dtype="float32") -> int:
+    """Load the transforms' kernels for ``dtypes`` that numba's cache holds; compile nothing.
+
+    A process forked afterwards (a PyTorch DataLoader worker, say) inherits
+    them, so its first call need not load them itself.  Loading starts no
+    thread.
+
+    Parameters
+    ----------
+    dtypes : iterable of dtype-like
+        Input dtypes of the images to come.
+    out_dtype : dtype-like
+        Output dtype of the transforms.
+
+    Returns
+    -------
+    int
+        Kernel signatures loaded.
+    """
+    if numba.config.DISABLE_JIT:
+        return 0
+    dtypes = [input_dtype(d, "dtypes") for d in dtypes]
+    loaded = 0
+    for entries in _signatures(dtypes, [output_dtype(out_dtype)], everything=False).values():
+        for kernel, types in entries:
+            if _jit.in_cache(kernel):
+                kernel.compile(types)
+                loaded += 1
+    return loaded

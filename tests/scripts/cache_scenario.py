@@ -5,8 +5,8 @@ Usage: ``python cache_scenario.py OUT.npz EXPECTED_PACKAGE_DIR SET``
 SET is ``full`` (every entry point, several dtypes) or ``int16`` (the int16
 entry points only, for set-ups that compile everything from scratch).  The
 results go to OUT.npz; stdout gets one JSON object with the directory the
-package was imported from and the cache class of every compiled kernel
-variant.  The process fails if rsgt_fast was not imported from
+package was imported from and the cache folder of every kernel (``None``:
+compiled in memory).  The process fails if rsgt_fast was not imported from
 EXPECTED_PACKAGE_DIR (so a test cannot pass by running the wrong copy).
 """
 
@@ -48,8 +48,7 @@ def main():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         import rsgt_fast
-        from rsgt_fast import _kernels
-        from rsgt_fast._jit import Kernel
+        from rsgt_fast import _cpu
 
         package_dir = os.path.dirname(os.path.realpath(rsgt_fast.__file__))
         if package_dir != os.path.realpath(expected_dir):
@@ -58,12 +57,8 @@ def main():
             return 2
         results = run(which)
 
-    caches = {}
-    for name in dir(_kernels):
-        obj = getattr(_kernels, name)
-        if isinstance(obj, Kernel):
-            for variant in ("parallel", "serial"):
-                caches[f"{name}.{variant}"] = type(getattr(obj, variant)._cache).__name__
+    # Where each kernel is cached: None for one compiled in memory.
+    caches = {name: kernel.stats.cache_path for name, kernel in _cpu.KERNELS.items()}
     np.savez(out_path, **results)
     print(json.dumps({
         "package_dir": package_dir,

@@ -1,23 +1,24 @@
-"""The engine on a GPU tensor: tables, then one Triton kernel for every voxel.
+"""The GPU backend: one Triton kernel maps every value of a CUDA tensor through its table.
 
-Only the voxels stay on the device.  The curves are drawn on the host as
-:func:`rsgt_fast.transform_batch` draws them.  One fused Triton kernel then
-reads each voxel, finds its table entry (clamping and interpolating in
-registers, with 32-bit positions, no index tensor) and writes the output.
+The backend interface of ``_cpu.py`` (``row_extremes``, ``tables``,
+``map_voxels``), for ``(B, N)`` tensors on a CUDA device, used by
+:func:`rsgt_fast.plan.transform` for :mod:`rsgt_fast.torch`:
 
-The tables of 8/16-bit integer input are built on the device when its
-ranges are its own (a per-element ``aminmax`` there) or integral ranges
-inside the dtype's (given or replayed): an entry per value the dtype holds,
-from the uploaded curve parameters, so nothing comes back to the host.  The
-device's sines agree with the host's to float rounding (within 1e-6), and
-replaying such a call on the device gives the same bits.  Every other input
-gets its tables from the host, built by the same compiled code as the CPU
-engine and uploaded once per plan (table lookups then equal the CPU engine's
-bit for bit); its own ranges come from the same ``aminmax``, the one
-download, which also shows NaN and Inf.  With given ranges or replayed
-curves, float input still sends that ``aminmax`` back, for the NaN/Inf check.
+* ``row_extremes``: one ``aminmax`` on the device, one small download (which
+  also shows NaN and Inf);
+* ``tables``: built on the host by the CPU backend (the same compiled code,
+  so table lookups equal the CPU engine's bit for bit) and uploaded;
+* ``map_voxels``: the fused Triton kernel :func:`_map_voxels` reads each
+  value, finds its table entry (clamping and interpolating in registers,
+  with 32-bit positions, no index tensor) and writes the output;
+* ``device_lookup``: 8/16-bit integers over their own ranges (or integral
+  ranges inside their dtype's) get their tables built on the device, an
+  entry per value the dtype holds, from the uploaded curve parameters, so
+  nothing comes back to the host.  This is the device's copy of the curve
+  and of its normalisation (:mod:`._formulas` holds the host's), with the
+  device's sines: values agree with the CPU engine's to float rounding
+  (within 1e-6), and a replay on the device gives the same bits.
 
-Used by :mod:`rsgt_fast.torch` for CUDA tensors where Triton is installed.
 With ``TRITON_INTERPRET=1`` set before this module is imported, the same
 kernel runs on CPU tensors in Triton's interpreter, which is how it is tested
 without a GPU.
@@ -25,24 +26,41 @@ without a GPU.
 
 from __future__ import annotations
 
-import math
+import contextlib
+import contextvars
 
 import numpy as np
 import torch
 import triton
 import triton.language as tl
 
-from ._jit import engine
+from . import _cpu
+from ._formulas import TWO_PI
 from ._layout import (
     AMPLITUDE, BASE, CLIP_HI, CLIP_LO, FREQUENCY, HI, LAST, LO, N_PLACE, PHASE, SCALE, UNIT,
     UNIT_LO,
 )
-from .batch import check_options, curve_source, draw_parameters
-from .curves import engine_curves
-from .plan import build_tables, int_limits, integral_range, make_plans
-from .torch import tensor_dtype
 
-__all__ = ["transform", "DTYPES"]
+__all__ = ["DTYPES", "rows", "row_extremes", "tables", "map_voxels", "device_lookup",
+           "on_device"]
+
+#: The device of the call in progress (where ``tables`` uploads to).
+_DEVICE: contextvars.ContextVar = contextvars.ContextVar("rsgt_fast_device")
+
+
+@contextlib.contextmanager
+def on_device(device):
+    """Run the calls inside the block on ``device``: uploads go there, and kernels launch
+    on it (a CUDA device is made current, or a tensor on a second GPU would fail)."""
+    token = _DEVICE.set(device)
+    try:
+        if device.type == "cuda":
+            with torch.cuda.device(device):
+                yield
+        else:
+            yield
+    finally:
+        _DEVICE.reset(token)
 
 #: Tensor dtypes this path takes, and the numpy dtype of the rows the planner sees
 #: (bool as uint8, float16 as its uint16 bit patterns).
@@ -129,7 +147,7 @@ def _map_voxels(x_ptr, out_ptr, table_ptr, place_ptr, clip_ptr, n, width, offset
     tl.store(out_ptr + b * n + offs, value.to(out_ptr.dtype.element_ty), mask=mask)
 
 
-def _rows(x):
+def rows(x):
     """``x`` as a contiguous ``(B, N)`` tensor the kernel reads, and the planner's kind."""
     x2 = x.detach().reshape(x.shape[0], -1).contiguous()
     if x2.dtype == torch.bool:
@@ -139,35 +157,22 @@ def _rows(x):
     return x2, ("float" if x2.dtype.is_floating_point else "int")
 
 
-def _finite_or_raise(x2, kind):
-    """Raise ``ValueError`` if a float element holds NaN or Inf (one small download)."""
-    if kind != "int":
-        _device_ranges(x2, kind)
-
-
-def _device_ranges(x2, kind):
-    """Per-element ``(lo, hi)`` from one ``aminmax`` on the device, as Python numbers.
-
-    One download brings both ends back; ``aminmax`` propagates NaN and an
-    infinity is an end, so the same numbers say whether a float element is
-    finite (no second pass over the tensor).
-    """
+def row_extremes(x2, kind):
+    """Each row's smallest and largest value and non-finite flags, from one ``aminmax`` on
+    the device and one small download (``aminmax`` propagates NaN and an infinity is an
+    end, so the same numbers say whether a float row is finite)."""
     values = x2.view(torch.float16) if kind == "half" else x2
     lo, hi = torch.aminmax(values, dim=1)
-    pairs = torch.stack([lo, hi], dim=1).cpu().tolist()
+    both = torch.stack([lo, hi], dim=1).cpu().numpy()
     if kind == "int":
-        return [(int(a), int(b)) for a, b in pairs]
-    for where, (a, b) in enumerate(pairs):
-        if not (math.isfinite(a) and math.isfinite(b)):
-            raise ValueError(f"x must be finite, but element {where} holds NaN or Inf")
-    return [(float(a), float(b)) for a, b in pairs]
+        return both[:, 0], both[:, 1], None
+    return both[:, 0], both[:, 1], ~np.isfinite(both).all(axis=1)
 
 
 #: Table entries (rows times width) built and used together on the device: each
 #: group of rows gets its tables, then its voxels are mapped, so the tables and
 #: the float64 temporaries never hold more than this many entries.
 DEVICE_TABLE_CHUNK = 1 << 21
-TWO_PI = 2.0 * math.pi
 
 
 def _half(q):
@@ -184,7 +189,7 @@ def _half(q):
     return (bits | inexact.to(torch.int32)).view(torch.float32).to(torch.float16)
 
 
-def _device_transform(x2, dtype, curve, torch_out, bounds, out2):
+def device_lookup(x2, dtype, curve, bounds, out2, out_dtype):
     """Map 8/16-bit rows ``x2`` into ``out2`` through full tables built on the device.
 
     Entry ``v`` of row ``b``'s table is curve ``b`` at ``t = 2*pi * (clamp(v) -
@@ -198,7 +203,9 @@ def _device_transform(x2, dtype, curve, torch_out, bounds, out2):
     downloaded.
     """
     device = x2.device
-    low, high = int_limits(dtype)
+    torch_out = out2.dtype
+    info = np.iinfo(dtype)
+    low, high = int(info.min), int(info.max)
     values = torch.arange(low, high + 1, device=device, dtype=torch.int64)
     if bounds is None:
         lo, hi = (end.to(torch.int64) for end in torch.aminmax(x2, dim=1))
@@ -231,42 +238,31 @@ def _device_transform(x2, dtype, curve, torch_out, bounds, out2):
     return lo, hi, extrema
 
 
-def _device_table_bounds(kind, dtype, bounds):
-    """Whether 8/16-bit rows get device-built tables, and their ranges if known on the host.
-
-    Returns ``(True, None)`` for the rows' own ranges (``bounds`` is
-    ``None``), ``(True, bounds)`` for given or replayed integral ranges inside
-    the dtype's, and ``(False, None)`` otherwise (ranges reaching past the
-    dtype or fractional, or other dtypes).  The choice depends on the dtype
-    and the ranges only, never on the batch, so an element gets the same bits
-    in any batch.
-    """
-    if kind != "int" or dtype.itemsize > 2:
-        return False, None
-    if bounds is None:
-        return True, None
-    # The extrema are taken over the table's entries, so the range must lie inside
-    # the dtype (an own range always does).
-    low, high = int_limits(dtype)
-    if all(integral_range(pair) and low <= pair[0] and pair[1] <= high for pair in bounds):
-        return True, [list(pair) for pair in bounds]
-    return False, None
-
-
-def _launch(plan, x2, table, out2):
-    """One kernel launch mapping rows ``x2`` into ``out2`` through ``table`` (host arrays)."""
-    mode = _MODES[plan.table]
+def tables(plan, curve, table_dtype):
+    """Each element's table for ``plan``, built on the host (``_cpu.tables``) and uploaded
+    with the plan's placement, as device tensors ``(table, place, clip)``."""
+    table = _cpu.tables(plan, curve, table_dtype)
     if plan.table == "interp":
         table = table.view(table.real.dtype)  # (value, step) pairs side by side
-        if plan.job.integer:
-            mode = _INTERP_INTEGERS
     elif table.dtype == np.uint16:
         table = table.view(np.int16)  # float16 bit patterns
-    device = x2.device
-    table = torch.from_numpy(table).to(device)
-    place = torch.from_numpy(plan.place).to(device)
-    clip = torch.from_numpy(plan.clip).to(device)
-    _map(x2, out2, table, place, clip, plan.job.offset, mode, plan.job.half_in)
+    device = _DEVICE.get()
+    return tuple(torch.from_numpy(a).to(device) for a in (table, plan.place, plan.clip))
+
+
+def map_voxels(plan, x2, table, out2):
+    """Every value of rows ``x2`` through its row's table into ``out2``: one launch.
+
+    ``table`` is what :func:`tables` returned; ``out2`` is the output tensor,
+    written as int16 bit patterns where a float16 table is looked up.
+    """
+    table, place, clip = table
+    mode = _MODES[plan.table]
+    if plan.table == "interp":
+        mode = _INTERP_INTEGERS if plan.integer else mode
+    elif out2.dtype == torch.float16:
+        out2 = out2.view(torch.int16)
+    _map(x2, out2, table, place, clip, plan.offset, mode, plan.half_in)
 
 
 def _map(x2, out2, table, place, clip, offset, mode, half_in=False):
@@ -275,96 +271,3 @@ def _map(x2, out2, table, place, clip, offset, mode, half_in=False):
     grid = (triton.cdiv(n, BLOCK), n_rows)
     _map_voxels[grid](x2, out2, table, place, clip, n, table.shape[1], offset,
                       MODE=mode, HALF_IN=half_in, BLOCK_SIZE=BLOCK, **LAUNCH_OPTIONS)
-
-
-def transform(x, out_name, **options):
-    """:func:`rsgt_fast.torch.transform_batch` for a tensor whose dtype is in :data:`DTYPES`.
-
-    Kernels launch on the current CUDA device, so the tensor's device is made
-    current for the call (a tensor on a second GPU would fail otherwise).
-    """
-    if x.device.type == "cuda":
-        with torch.cuda.device(x.device):
-            return _transform(x, out_name, **options)
-    return _transform(x, out_name, **options)
-
-
-def _transform(x, out_name, *, n_sinusoids, min_frequency, max_frequency, min_max_val, rng,
-               keys, curves, out, return_curves):
-    opts, return_curves = check_options(n_sinusoids, min_frequency, max_frequency, min_max_val,
-                                        out_name, rng, keys, curves, return_curves)
-    if x.ndim == 0:
-        raise ValueError("x must have at least one dimension, got a 0-d tensor")
-    if x.numel() == 0:
-        raise ValueError(f"x must not be empty, got shape {tuple(x.shape)}")
-    n_rows = x.shape[0]
-    source, keys = curve_source(n_rows, rng, keys, curves)
-
-    x2, kind = _rows(x)
-    dtype = DTYPES[x.dtype]
-    torch_out = tensor_dtype(opts.dtype)
-    given = (list(curves.bounds) if curves is not None
-             else None if opts.min_max_val is None else [opts.min_max_val] * n_rows)
-    on_device, device_bounds = _device_table_bounds(kind, dtype, given)
-    if on_device:
-        curve = curves.packed() if curves is not None else draw_parameters(source, keys,
-                                                                           n_rows, opts)
-        result = torch.empty(x2.shape, dtype=torch_out, device=x.device)
-        lo, hi, extrema = _device_transform(x2, dtype, curve, torch_out, device_bounds, result)
-        result = _finish(result.reshape(x.shape), out)
-        if not return_curves:
-            return result
-        # The record lives on the host: one download, and only when it is asked for
-        # (8/16-bit ends are exact in float64).
-        record = torch.cat([lo[:, None].double(), hi[:, None].double(), extrema], 1).cpu()
-        if given is None:
-            given = [(int(a), int(b)) for a, b in record[:, :2].tolist()]
-        return result, engine_curves(curve, given, record[:, 2:].numpy())
-    if curves is not None:
-        _finite_or_raise(x2, kind)
-        bounds = given
-        curve = curves.packed()
-    else:
-        if given is None:
-            bounds = _device_ranges(x2, kind)
-        else:
-            _finite_or_raise(x2, kind)
-            bounds = given
-        curve = draw_parameters(source, keys, n_rows, opts)
-
-    out_dtype = opts.dtype
-    result = torch.empty(x2.shape, dtype=torch_out, device=x.device)
-    # float16 tables hold bit patterns: gathered as int16, interpolated into float16.
-    bits = out_dtype == np.float16
-    table_dtype = np.dtype(np.uint16) if bits else out_dtype
-    extrema = np.empty((n_rows, 2))
-    size = x2.numel()
-    for members, plan in make_plans(dtype, size, kind, curve, bounds, out_dtype):
-        part_curve = curve if members is None else curve[members]
-        with engine(size):
-            table = build_tables(plan, dtype, part_curve, table_dtype)
-        if members is None:
-            rows, target = x2, result
-        else:
-            index = torch.as_tensor(members, device=x.device)
-            rows = x2[index]
-            target = torch.empty(rows.shape, dtype=torch_out, device=x.device)
-        written = target.view(torch.int16) if bits and plan.table != "interp" else target
-        _launch(plan, rows, table, written)
-        if members is None:
-            extrema[:] = plan.grid.extrema
-        else:
-            result[index] = target
-            extrema[members] = plan.grid.extrema
-    result = _finish(result.reshape(x.shape), out)
-    if return_curves:
-        return result, engine_curves(curve, bounds, extrema)
-    return result
-
-
-def _finish(result, out):
-    """``result``, copied into ``out`` when one was given."""
-    if out is None:
-        return result
-    out.copy_(result)
-    return out
