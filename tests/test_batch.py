@@ -201,59 +201,6 @@ def test_bool_input():
     np.testing.assert_allclose(out, naive.transform_batch(x.astype(np.uint8), *params), atol=1e-6)
 
 
-SMALL_INTS = [np.bool_, np.int8, np.uint8, np.int16, np.uint16]
-
-
-def _general_engine(x, out_dtype, seed, min_max_val=None):
-    """The scan, draw and plan route that every batch takes when it is not small."""
-    from rsgt_fast.curves import sample_parameters
-    from rsgt_fast.plan import apply, rows
-    from rsgt_fast.scan import element_ranges
-
-    x2, kind = rows(np.asarray(x))
-    bounds = element_ranges(x2, kind, min_max_val, "x")
-    curve = sample_parameters(np.random.default_rng(seed), x2.shape[0], 4, 0.2, 1.6)
-    result, extrema = apply(x2, kind, curve, bounds, x.shape, np.dtype(out_dtype))
-    return result, bounds, extrema
-
-
-@pytest.mark.parametrize("dtype", SMALL_INTS)
-@pytest.mark.parametrize("out_dtype", [np.float16, np.float32, np.float64])
-@pytest.mark.parametrize("shape", [(1, 64, 64), (3, 7), (2, 1), (5, 300)])
-@pytest.mark.parametrize("min_max_val", [None, (-1024, 3071), (1, 1), (-70000, -5000),
-                                         (200, 260), (-2**63, -2**63 + 100)])
-def test_small_batches_take_one_call_with_the_engines_bits(dtype, out_dtype, shape,
-                                                          min_max_val):
-    from rsgt_fast.plan import fits_small, rows
-
-    rng = np.random.default_rng(sum(shape))
-    if dtype is np.bool_:
-        x = rng.integers(0, 2, shape).astype(bool)
-    else:
-        info = np.iinfo(dtype)
-        x = rng.integers(int(info.min), int(info.max), shape, endpoint=True).astype(dtype)
-        x[0].flat[0], x[-1].flat[-1] = info.min, info.max  # full-width ranges
-        if shape[0] > 2:
-            x[1] = x[1].flat[0]  # a single-valued element
-    assert fits_small(*rows(x), min_max_val)
-    out, curves = transform_batch(x, dtype=out_dtype, rng=3, min_max_val=min_max_val,
-                                  return_curves=True)
-    expected, bounds, extrema = _general_engine(x, out_dtype, 3, min_max_val)
-    assert out.dtype == out_dtype
-    np.testing.assert_array_equal(out.view(np.uint8), expected.view(np.uint8))
-    assert curves.bounds == tuple(bounds)
-    assert all(type(v) is int for pair in curves.bounds for v in pair)
-    np.testing.assert_array_equal(curves.extrema, extrema)
-    if min_max_val is not None:
-        np.testing.assert_allclose(
-            out.astype(np.float64),
-            naive.transform_batch(x, curves.frequencies, curves.amplitudes, curves.offsets,
-                                  min_max_val=min_max_val),
-            rtol=0, atol=tolerance(out_dtype, 1e-6))
-    # Replay takes the general route: the same bits again.
-    np.testing.assert_array_equal(transform_batch(x, curves=curves, dtype=out_dtype), out)
-
-
 def test_small_batch_writes_into_out_of_any_layout():
     x = np.random.default_rng(2).integers(-1000, 3000, (2, 40, 30)).astype(np.int16)
     expected = transform_batch(x, rng=9)
@@ -263,57 +210,6 @@ def test_small_batch_writes_into_out_of_any_layout():
     assert transform_batch(x, rng=9, out=strided) is strided
     np.testing.assert_array_equal(direct, expected)
     np.testing.assert_array_equal(strided, expected)
-
-
-@pytest.mark.parametrize("n_rows", [2, 40])  # serial and parallel
-def test_batches_at_the_small_limit_agree_on_both_sides(n_rows):
-    from rsgt_fast.plan import CHUNK, fits_small, rows
-
-    base = np.random.default_rng(4).integers(-1024, 3072, (n_rows, CHUNK + 1)).astype(np.int16)
-    below, above = base[:, :CHUNK], base
-    assert fits_small(*rows(below)) and not fits_small(*rows(above))
-    for x in (below, above):
-        np.testing.assert_array_equal(transform_batch(x, rng=5),
-                                      _general_engine(x, "float32", 5)[0])
-
-
-@pytest.mark.parametrize("min_max_val", [None, (-500, 2000)])
-@pytest.mark.parametrize("out_dtype", [np.float16, np.float32])
-def test_batches_of_small_elements_in_parallel_give_the_serial_bits(min_max_val, out_dtype,
-                                                                   monkeypatch):
-    from rsgt_fast import _kernels, thread_limit
-    from rsgt_fast._jit import serial_reason
-
-    x = np.random.default_rng(8).integers(-1024, 3072, (24, 48, 40)).astype(np.int16)
-    if serial_reason(x.size) is not None:
-        pytest.skip(f"this process runs serially: {serial_reason(x.size)}")
-    ran = []
-    parallel = _kernels.small_index_rows.parallel
-    monkeypatch.setattr(_kernels.small_index_rows, "parallel",
-                        lambda *args: ran.append(args[0].shape) or parallel(*args))
-    out, curves = transform_batch(x, rng=6, dtype=out_dtype, min_max_val=min_max_val,
-                                  return_curves=True)
-    assert ran == [x.reshape(24, -1).shape]  # one call for the whole batch
-    with thread_limit(1):
-        serial = transform_batch(x, rng=6, dtype=out_dtype, min_max_val=min_max_val)
-    expected, bounds, extrema = _general_engine(x, out_dtype, 6, min_max_val)
-    np.testing.assert_array_equal(out.view(np.uint8), serial.view(np.uint8))
-    np.testing.assert_array_equal(out.view(np.uint8), expected.view(np.uint8))
-    assert curves.bounds == tuple(bounds)
-    np.testing.assert_array_equal(curves.extrema, extrema)
-
-
-@pytest.mark.parametrize("min_max_val", [(0, 65536), (0.5, 100), (-2**63 - 1, -2**63 + 5)])
-def test_ranges_off_integer_grids_are_not_small(min_max_val):
-    from rsgt_fast.plan import fits_small, rows
-
-    x = np.arange(12, dtype=np.int16).reshape(2, 6)
-    assert not fits_small(*rows(x), min_max_val)
-    out, curves = transform_batch(x, rng=1, min_max_val=min_max_val, return_curves=True)
-    expected = naive.transform_batch(x, curves.frequencies, curves.amplitudes, curves.offsets,
-                                     min_max_val=min_max_val)
-    np.testing.assert_allclose(out.astype(np.float64), expected, rtol=0,
-                               atol=tolerance(np.float32, 1e-4))
 
 
 @pytest.mark.parametrize("min_max_val", [(0, 1e300), (-1e300, 0.5)])
@@ -334,31 +230,3 @@ def test_out_of_the_other_byte_order():
         out = np.empty(part.shape, ">f4")
         assert transform_batch(part, rng=4, dtype=">f4", out=out) is out
         np.testing.assert_array_equal(out, transform_batch(part, rng=4))
-
-
-@pytest.mark.parametrize("dtype", [np.int16, np.float16, np.float32, np.int32])
-def test_tables_built_in_parallel_give_the_serial_bits(dtype, monkeypatch):
-    """Large tables take the parallel kernels (here: any table); the bits stay the serial ones."""
-    from rsgt_fast import _kernels, plan, thread_limit
-    from rsgt_fast._jit import serial_reason
-
-    rng = np.random.default_rng(12)
-    x = rng.integers(-1024, 3072, (6, 70001)).astype(dtype)
-    if dtype == np.int32:
-        x[:, 0] = 1 << 20  # ranges too wide for a point per integer
-    if serial_reason(x.size) is not None:
-        pytest.skip(f"this process runs serially: {serial_reason(x.size)}")
-    with thread_limit(1):
-        expected, curves = transform_batch(x, rng=4, return_curves=True)
-    ran = []
-    for kernel in (_kernels.sample_grids, _kernels.lookup_tables, _kernels.index_tables,
-                   _kernels.pair_tables):
-        parallel = kernel.parallel
-        monkeypatch.setattr(kernel, "parallel",
-                            lambda *args, _k=kernel.__name__, _p=parallel: ran.append(_k)
-                            or _p(*args))
-    monkeypatch.setattr(plan, "PARALLEL_TABLES", 1)
-    out, again = transform_batch(x, rng=4, return_curves=True)
-    assert ran[0] == "sample_grids" and len(ran) == 2  # the curves, then the tables
-    np.testing.assert_array_equal(out, expected)
-    np.testing.assert_array_equal(again.extrema, curves.extrema)

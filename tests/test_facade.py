@@ -184,57 +184,10 @@ def test_huge_range_runs_in_bounded_memory(tmp_path):
     assert int(peak) - int(before) < 200 * 2**20
 
 
-def random_curves(seed, count, n_sinusoids=4):
-    """Packed curve parameters over a wider spread than the defaults draw."""
-    rng = np.random.default_rng(seed)
-    f = rng.uniform(0.05, 6.0, (count, n_sinusoids))
-    a = rng.uniform(-1.0, 1.0, (count, n_sinusoids)) / f
-    o = rng.uniform(0, 2 * np.pi, (count, n_sinusoids))
-    return np.stack([f, a, o], axis=1)
+def test_without_pointwise_numpy_curves_the_whole_table_comes_from_numpy(monkeypatch):
+    from rsgt_fast import plan
 
-
-def test_sampled_curve_error_is_far_below_the_bound_the_table_relies_on():
-    from rsgt_fast._kernels import sample_curve
-    from rsgt_fast._layout import SAMPLE_ERROR
-    from rsgt_fast.curves import rsgt_samples
-
-    worst = 0.0
-    for n in (2, 3, 257, 4097, 70001, 1 << 20):
-        for curve in random_curves(n, 6 if n < 70001 else 2):
-            curve = curve[None]
-            exact = rsgt_samples(curve, n)
-            bound = SAMPLE_ERROR * np.sum(np.abs(curve[0, 1]) * (2 + curve[0, 0]))
-            for chunk in (n, 1000):  # one block, and blocks that start mid-curve
-                approx = np.empty(n)
-                sample_curve(curve, approx, chunk)
-                worst = max(worst, float(np.abs(approx - exact).max() / bound))
-    assert worst < 0.01  # a hundredfold margin
-
-
-@pytest.mark.parametrize("lut", ["float32", "uint16"])
-@pytest.mark.parametrize("compiled_sin", [True, False])
-def test_exact_table_equals_numpys_for_many_curves(monkeypatch, lut, compiled_sin):
-    """Unsafe entries finished in compiled code (where its sin is numpy's) or by numpy."""
-    from rsgt_fast import augmentation
-    from rsgt_fast.augmentation import _cast_exact, rsgt_table
-    from rsgt_fast.curves import rsgt_samples
-
-    if compiled_sin and not augmentation._compiled_sin_is_numpys():
-        pytest.skip("the compiled sin differs from numpy's on this machine")
-    monkeypatch.setitem(augmentation._sin_checks, "compiled", compiled_sin)
-
-    for n in (1, 2, 5, 4096, 65536, 300001):
-        for curve in random_curves(n + 1, 30 if n <= 65536 else 3):
-            curve = curve[None]
-            y = rsgt_samples(curve, n)
-            expected = _cast_exact(y, y.min(), y.max(), np.dtype(lut))
-            np.testing.assert_array_equal(rsgt_table(curve, n, np.dtype(lut)), expected)
-
-
-def test_without_pointwise_numpy_sin_the_whole_table_comes_from_numpy(monkeypatch):
-    from rsgt_fast import augmentation
-
-    monkeypatch.setattr(augmentation, "_sin_checks", {"pointwise": False})
+    monkeypatch.setitem(plan._checks, "pointwise", False)
     image = np.random.default_rng(4).integers(-1024, 3072, size=(64, 64), dtype=np.int16)
     for seed in range(5):
         assert_identical(*both(image, seed))

@@ -1,38 +1,86 @@
-"""The engine's internal contracts: short signatures, no private imports, serial by default."""
+"""The engine's internal contracts: each formula once, short signatures, no private imports."""
 
 import ast
 import inspect
 import json
-import logging
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import rsgt_fast
-from rsgt_fast import _jit, _kernels, _layout
+from rsgt_fast import _cpu, _formulas, _jit, _layout
 
 SOURCE = Path(rsgt_fast.__file__).resolve().parent
 
 
+def _functions_calling(names):
+    """``module:function`` of every function under ``src`` that calls one of ``names``
+    (``math.sin``, ``np.sin``, ``torch.sin``, ``tl.sin``... alike; nested functions count
+    with the function they are in)."""
+    found = set()
+    for path in sorted(SOURCE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for call in ast.walk(node):
+                    fn = getattr(call, "func", None)
+                    if isinstance(call, ast.Call) and (
+                            getattr(fn, "attr", None) or getattr(fn, "id", None)) in names:
+                        found.add(f"{path.stem}:{node.name}")
+                        break
+    return found
+
+
+def test_sinusoids_are_evaluated_in_few_places():
+    """The curve and its sweep (``_formulas``), and the device's copy (``_gpu``)."""
+    found = _functions_calling({"sin", "cos"})
+    assert len(found) <= 5, sorted(found)
+    assert {"_formulas:curve_value", "_formulas:sweep"} <= found
+    assert {name.split(":")[0] for name in found} <= {"_formulas", "_gpu"}
+
+
+def test_float16_rounding_is_written_once_per_target():
+    """The compiled rounding (``half_bits``); the host's is numpy's own cast; the device's."""
+    found = _functions_calling({"frexp"})
+    assert {name.split(":")[0] for name in found} == {"_formulas"}, sorted(found)
+
+
+def test_no_module_reads_private_numba_attributes():
+    offenders = []
+    for path in sorted(SOURCE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Attribute) and node.attr.startswith("_")
+                    and not node.attr.startswith("__")
+                    and node.attr in {"_cache", "_impl", "_cache_file", "_index_path",
+                                      "_locator", "_cache_path", "overloads"}):
+                offenders.append(f"{path.name}: .{node.attr}")
+    assert offenders == []
+
+
 def _compiled_functions():
-    for name, value in vars(_kernels).items():
-        if isinstance(value, _jit.Kernel):
-            yield name, value.serial.py_func
-        elif hasattr(value, "py_func"):
-            yield name, value.py_func
+    for module in (_formulas, _cpu):
+        for name, value in vars(module).items():
+            if hasattr(value, "py_func"):
+                yield f"{module.__name__}.{name}", value.py_func
 
 
 @pytest.mark.needs_jit
 def test_no_compiled_function_takes_more_than_eight_arguments():
     functions = dict(_compiled_functions())
-    assert len(functions) > 20  # the scan found the kernels and helpers
+    assert len(functions) > 20  # the scan found the kernels and formulas
     wide = {name: len(inspect.signature(fn).parameters) for name, fn in functions.items()
             if len(inspect.signature(fn).parameters) > 8}
     assert wide == {}
+
+
+def test_every_kernel_takes_a_range_of_tasks_last():
+    for name, kernel in _cpu.KERNELS.items():
+        if name == "round_table":  # one table, always on the calling thread
+            continue
+        parameters = list(inspect.signature(getattr(kernel, "py_func", kernel)).parameters)
+        assert parameters[-2:] == ["t0", "t1"], name
 
 
 def test_no_module_imports_a_private_name_of_another():
@@ -57,79 +105,12 @@ def test_no_module_imports_a_private_name_of_another():
     assert offenders == []
 
 
-class Spy:
-    """Records which variant of a kernel ran."""
-
-    def __init__(self, kernel, monkeypatch):
-        self.calls = []
-        for variant in ("serial", "parallel"):
-            original = getattr(kernel, variant)
-
-            def record(*args, _variant=variant, _original=original):
-                self.calls.append(_variant)
-                return _original(*args)
-
-            monkeypatch.setattr(kernel, variant, record)
-
-
-def test_a_kernel_outside_an_engine_block_runs_serially(monkeypatch):
-    spy = Spy(_kernels.lookup, monkeypatch)
-    x = np.zeros((2, 1 << 20), np.uint8)
-    table = np.zeros((2, 256), np.float32)
-    out = np.empty(x.shape, np.float32)
-    job = _layout.Job(chunk=1 << 16, offset=0, half_in=False, integer=False)
-    _kernels.lookup(x, table, out, job)
-    with _jit.engine(x.size):
-        _kernels.lookup(x, table, out, job)
-    expected = "serial" if _jit.serial_reason(x.size) else "parallel"
-    assert spy.calls == ["serial", expected]
-
-
-def test_engine_says_why_it_runs_serially(caplog):
-    with caplog.at_level(logging.DEBUG, logger="rsgt_fast"):
-        with _jit.engine(10) as variant:
-            pass
-    assert variant == "serial"
-    assert "small input" in caplog.text
-    caplog.clear()
-    with caplog.at_level(logging.DEBUG, logger="rsgt_fast"), rsgt_fast.thread_limit(1):
-        with _jit.engine(1 << 24):
-            pass
-    assert "thread limit of 1" in caplog.text or "forked" in caplog.text
-
-
 def test_packed_columns_are_named_once():
-    from rsgt_fast import _layout
-
     place = [_layout.LO, _layout.HI, _layout.UNIT_LO, _layout.SCALE, _layout.UNIT, _layout.LAST,
              _layout.BASE]
     assert sorted(place) == list(range(_layout.N_PLACE))
     assert sorted([_layout.FREQUENCY, _layout.AMPLITUDE, _layout.PHASE]) == [0, 1, 2]
-
-
-def test_order_key_is_its_own_inverse_and_sorts_like_the_values():
-    from rsgt_fast.scan import key_code
-
-    rng = np.random.default_rng(0)
-    cases = {
-        "float16": rng.normal(0, 100, 500).astype(np.float16),
-        "float32": np.concatenate([rng.normal(0, 1e20, 500), [0.0, -0.0, 1e-45, -1e-45]]),
-        "float64": np.concatenate([rng.normal(0, 1e200, 500), [5e-324, -5e-324]]),
-        "int8": rng.integers(-128, 128, 300), "uint8": rng.integers(0, 256, 300),
-        "uint64": rng.integers(0, 2**64, 300, dtype=np.uint64, endpoint=False),
-        "int64": rng.integers(-(2**63), 2**63 - 1, 300),
-    }
-    for name, values in cases.items():
-        values = np.asarray(values).astype(name)
-        view, (kind, magnitude, _) = key_code(values.dtype)
-        width = view.itemsize * 8
-        keys = _kernels.order_key_of(values.view(view).astype(np.int64), kind,
-                                   np.int64(magnitude), width - 1)
-        order = np.argsort(keys, kind="stable")
-        sorted_values = values[order].astype(np.float64)
-        assert (np.diff(sorted_values) >= 0).all(), name
-        np.testing.assert_array_equal(_kernels.decode_keys(keys, kind, values.dtype).view(view),
-                                      values.view(view))
+    assert sorted([_layout.POINTS, _layout.DENSE]) == [0, 1]
 
 
 @pytest.mark.parametrize("module", ["monai", "torchio"])
@@ -149,34 +130,42 @@ LITERAL_PROBE = """
 import json
 import numpy as np
 import rsgt_fast
-from rsgt_fast import _kernels
+from rsgt_fast import _cpu, _formulas
 from rsgt_fast.augmentation import random_smooth_grayvalue_transform
 
 ramp = np.arange(2 * 300) % 200
 rsgt_fast.transform_batch(ramp.astype(np.int16).reshape(2, -1), rng=0, dtype="float16")
 rsgt_fast.transform_batch((ramp * 70000).astype(np.int32).reshape(2, -1), rng=0)
 rsgt_fast.transform_batch(ramp.astype(np.float32).reshape(2, -1), rng=0)
-random_smooth_grayvalue_transform(ramp.astype(np.int16))
+random_smooth_grayvalue_transform(np.arange(5000).astype(np.int16))
 found = {}
-for name, value in vars(_kernels).items():
-    for dispatcher in (getattr(value, v, None) for v in ("serial", "parallel", "compiled")):
-        if dispatcher is None and hasattr(value, "signatures"):
-            dispatcher = value
-        if dispatcher is not None:
-            found.setdefault(name, set()).update(map(str, dispatcher.signatures))
+for module in (_cpu, _formulas):
+    for name, value in vars(module).items():
+        if hasattr(value, "signatures"):
+            found.setdefault(name, set()).update(map(str, value.signatures))
 print(json.dumps({name: sorted(sigs) for name, sigs in found.items()}))
 """
 
 
 @pytest.mark.needs_jit
 def test_no_helper_is_compiled_again_for_a_literal_argument(tmp_path):
-    # numba compiles a helper once more for each integer literal it is called
+    # numba compiles a helper once more for each literal argument it is called
     # with; on an empty cache every such copy costs compile time on first use.
     done = subprocess.run([sys.executable, "-c", LITERAL_PROBE], capture_output=True, text=True,
-                          env=dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path)), timeout=600)
+                          env=dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path),
+                                   RSGT_FAST_COMPILE_AFTER="0"), timeout=600)
     assert done.returncode == 0, done.stderr
     signatures = json.loads(done.stdout.splitlines()[-1])
-    assert len(signatures["sample_block"]) == 1  # the probe reached the curve code
+    assert len(signatures["sample_grid"]) == 1  # the probe reached the curve code
     literal = {name: sigs for name, sigs in signatures.items()
-               if any("Literal" in sig for sig in sigs)}
+               if any("Literal" in sig or "omitted" in sig for sig in sigs)}
     assert literal == {}
+
+
+def test_thread_count_is_decided_in_one_place():
+    """Only ``_jit`` reads numba's thread settings; the kernels hold no ``prange``."""
+    offenders = [path.name for path in SOURCE.rglob("*.py")
+                 if path.name != "_jit.py" and ("NUMBA_NUM_THREADS" in path.read_text()
+                                                or "prange" in path.read_text())]
+    assert offenders == []
+    assert _jit.threads(1) == 1

@@ -1,4 +1,4 @@
-"""Compile the Triton kernel of ``rsgt_fast._device`` for NVIDIA GPUs, without a GPU.
+"""Compile the Triton kernel of ``rsgt_fast._gpu`` for NVIDIA GPUs, without a GPU.
 
 Usage: ``python compile_device_kernel.py SPECS.json ARCH [ARCH ...]``
 
@@ -19,7 +19,7 @@ import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 
-from rsgt_fast import _device
+from rsgt_fast import _gpu
 
 
 def main():
@@ -34,7 +34,7 @@ def main():
                 with warnings.catch_warnings():
                     warnings.simplefilter("error")  # a warning at compile time is a failure
                     kernel = triton.compile(
-                        ASTSource(_device._map_voxels, signature, constexprs=constexprs),
+                        ASTSource(_gpu._map_voxels, signature, constexprs=constexprs),
                         target=GPUTarget("cuda", arch, 32), options=options)
                 assert kernel.asm["cubin"], "no cubin"
                 compiled += 1

@@ -1,4 +1,4 @@
-"""The Triton engine for GPU tensors, against the numpy engine.
+"""``_gpu.py``, the Triton backend for GPU tensors, against the numpy engine.
 
 On a machine with CUDA the kernel runs on the GPU; elsewhere the same
 kernel runs on CPU tensors in Triton's interpreter (``TRITON_INTERPRET=1``
@@ -27,14 +27,15 @@ from rsgt_fast.batch import MAX_FREQUENCY, MIN_FREQUENCY, N_SINUSOIDS  # noqa: E
 from rsgt_fast.plan import make_plans  # noqa: E402
 
 CUDA = torch.cuda.is_available()
-if not CUDA and "rsgt_fast._device" not in __import__("sys").modules:
+if not CUDA and "rsgt_fast._gpu" not in __import__("sys").modules:
     os.environ["TRITON_INTERPRET"] = "1"
     try:
-        from rsgt_fast import _device
+        from rsgt_fast import _gpu
     finally:
         del os.environ["TRITON_INTERPRET"]
 else:
-    from rsgt_fast import _device
+    from rsgt_fast import _gpu
+from rsgt_fast.torch import transform_on_device  # noqa: E402
 
 DEVICE = "cuda" if CUDA else "cpu"
 #: float16 output from an interpolated value may round once more on a GPU.
@@ -45,7 +46,7 @@ def run(x, out_dtype="float32", **options):
     defaults = dict(n_sinusoids=N_SINUSOIDS, min_frequency=MIN_FREQUENCY,
                     max_frequency=MAX_FREQUENCY, min_max_val=None,
                     rng=None, keys=None, curves=None, out=None, return_curves=False)
-    return _device.transform(x.to(DEVICE), out_dtype, **{**defaults, **options})
+    return transform_on_device(x.to(DEVICE), out_dtype, **{**defaults, **options})
 
 
 def batch(dtype, shape=(3, 20, 30), seed=0):
@@ -69,7 +70,7 @@ def built_on_device(x, min_max_val=None, curves=None):
     if x.dtype not in SMALL_INTEGERS:
         return False
     ranges = [min_max_val] if curves is None else list(curves.bounds)
-    info = np.iinfo(_device.DTYPES[x.dtype])
+    info = np.iinfo(_gpu.DTYPES[x.dtype])
     return min_max_val is None and curves is None or all(
         type(lo) is int and type(hi) is int and info.min <= lo and hi <= info.max
         for lo, hi in ranges)
@@ -134,7 +135,7 @@ def test_every_table_kind_is_reached():
         kind = "half" if x.dtype == torch.float16 else ("float" if x.is_floating_point()
                                                        else "int")
         ranges = [bounds or (r.min().item(), r.max().item()) for r in x.reshape(x.shape[0], -1)]
-        plans = make_plans(_device.DTYPES[x.dtype], x2.size, kind, np.zeros((len(ranges), 3, 4)),
+        plans = make_plans(_gpu.DTYPES[x.dtype], x2.size, kind, np.zeros((len(ranges), 3, 4)),
                            ranges, np.dtype(np.float32))
         assert [plan.table for _, plan in plans] == [table]
         check(run(x, rng=2, min_max_val=bounds),
@@ -178,7 +179,7 @@ def test_float16_tables_are_rounded_once():
                      dtype=torch.float64)
     g = torch.Generator().manual_seed(0)
     q = torch.cat([q, torch.rand(100000, dtype=torch.float64, generator=g) ** 4])
-    np.testing.assert_array_equal(_device._half(q).numpy(), q.numpy().astype(np.float16))
+    np.testing.assert_array_equal(_gpu._half(q).numpy(), q.numpy().astype(np.float16))
 
 
 @pytest.mark.parametrize("dtype", SMALL_INTEGERS)
@@ -193,8 +194,7 @@ def test_own_ranges_of_small_integers_never_come_back_to_the_host(dtype, monkeyp
     def no_download(*args, **kwargs):
         raise AssertionError("a download from the device")
 
-    monkeypatch.setattr(_device, "_device_ranges", no_download)
-    monkeypatch.setattr(_device, "_finite_or_raise", no_download)
+    monkeypatch.setattr(_gpu, "row_extremes", no_download)
     for name in ("tolist", "item", "cpu", "numpy", "__bool__"):
         monkeypatch.setattr(torch.Tensor, name, no_download)
     out = torch.empty(x.shape, dtype=torch.float32, device=DEVICE)
@@ -286,8 +286,8 @@ def test_every_launch_compiles_for_nvidia_gpus(monkeypatch, tmp_path):
     if "constexprs" not in inspect.signature(ASTSource).parameters:
         pytest.skip("this Triton's compiler API is older than the one this test drives "
                     "(ASTSource takes no constexprs)")
-    recorder = LaunchRecorder(_device._map_voxels)
-    monkeypatch.setattr(_device, "_map_voxels", recorder)
+    recorder = LaunchRecorder(_gpu._map_voxels)
+    monkeypatch.setattr(_gpu, "_map_voxels", recorder)
     for dtype in DTYPES:
         for out_dtype in ("float32", "float16", "float64"):
             for min_max_val in (None, (-50, 120), (-50.5, 120.25)):
