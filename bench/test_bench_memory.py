@@ -6,7 +6,6 @@ These are not timing loops: each test runs its subprocesses once through
 """
 
 import json
-import os
 import statistics
 import subprocess
 import sys

@@ -149,7 +149,8 @@ def test_integer_extremes_transform_batch(dtype, out_dtype, bounds):
     np.testing.assert_array_equal(x, before)
     assert out.dtype == np.dtype(out_dtype) and out.shape == x.shape
     check_curve_parameters(curves, x.shape[0])
-    ref = naive.transform_batch(x, curves.frequencies, curves.amplitudes, curves.offsets, min_max_val)
+    ref = naive.transform_batch(x, curves.frequencies, curves.amplitudes, curves.offsets,
+                                min_max_val)
     assert_close(out, ref, INT_TOL, f"{dtype} -> {out_dtype}, min_max_val={min_max_val}")
 
 
@@ -187,7 +188,8 @@ def test_float_extremes_transform_batch(dtype, magnitude, out_dtype, bounds):
                                             return_curves=True)
     assert out.dtype == np.dtype(out_dtype) and out.shape == x.shape
     check_curve_parameters(curves, x.shape[0])
-    ref = naive.transform_batch(x, curves.frequencies, curves.amplitudes, curves.offsets, min_max_val)
+    ref = naive.transform_batch(x, curves.frequencies, curves.amplitudes, curves.offsets,
+                                min_max_val)
     assert_close(out, ref, FLOAT_TOL, f"{dtype} M={magnitude:g} -> {out_dtype}, {bounds}")
     assert_close(out, curves.evaluate(x), FLOAT_TOL, f"{dtype} M={magnitude:g} vs evaluate")
 
@@ -442,4 +444,5 @@ def test_reference_helpers_are_sound():
     np.testing.assert_allclose(ref, expected, rtol=0, atol=1e-12)
     top = float(np.finfo(np.float64).max)
     np.testing.assert_allclose(naive.position_fraction([-top, 0.0, top], -top, top), [0, 0.5, 1])
-    np.testing.assert_allclose(naive.position_fraction([0.0, 5e-324, 1e-323], 0.0, 1e-323), [0, 0.5, 1])
+    np.testing.assert_allclose(naive.position_fraction([0.0, 5e-324, 1e-323], 0.0, 1e-323),
+                               [0, 0.5, 1])

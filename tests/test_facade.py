@@ -141,7 +141,8 @@ def test_non_integral_range_uses_exact_positions():
 ])
 def test_huge_ranges_follow_the_formula(dtype, low, high):
     rng = np.random.default_rng(0)
-    image = np.concatenate([[low, high], rng.integers(low, high, size=300, dtype=dtype)]).astype(dtype)
+    image = np.concatenate([[low, high],
+                            rng.integers(low, high, size=300, dtype=dtype)]).astype(dtype)
     np.random.seed(12)
     out = fast(image, dtype="float64")
     params = naive.rsgt_draws(12)
@@ -176,7 +177,8 @@ def test_huge_range_runs_in_bounded_memory(tmp_path):
         open("/proc/self/clear_refs", "w").close()
     except OSError:
         pytest.skip("peak RSS cannot be reset on this system")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300)
     assert done.returncode == 0, done.stderr
     peak, before, low, high = done.stdout.split()
     assert 0.0 <= float(low) and float(high) <= 1.0

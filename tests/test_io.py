@@ -12,7 +12,8 @@ pydicom = pytest.importorskip("pydicom")
 
 from rsgt_fast import io  # noqa: E402
 
-EXTRAS = ["torch", "monai", "torchio", "nibabel", "SimpleITK", "pydicom", "matplotlib", "tqdm", "dask", "distributed", "zarr"]
+EXTRAS = ["torch", "monai", "torchio", "nibabel", "SimpleITK", "pydicom", "matplotlib", "tqdm",
+          "dask", "distributed", "zarr"]
 
 
 def nifti_file(path, array, affine=None):

@@ -31,7 +31,8 @@ import numpy as np
 from numba.extending import overload
 
 from ._formulas import (
-    KEY_SIGNED, clamp, curve_value, decode_keys, extremes, grid_extrema, grid_point, half_bits, half_value, key_code,
+    KEY_SIGNED, clamp, curve_value, decode_keys, extremes, grid_extrema, grid_point, half_bits,
+    half_value, key_code,
     normalized, order_key, percentile_scaled, place, place_integer, rounded, sample_grid, store,
 )
 from ._jit import OPTIONS, formula, in_cache, kernel, python, run, seconds_from_env, threads
@@ -39,7 +40,7 @@ from ._layout import (
     BASE, CLIP_HI, CLIP_LO, DENSE, HI, LAST, LO, POINTS, SCALE, UNIT, UNIT_LO, YMAX, YMIN,
 )
 
-__all__ = ["row_extremes", "tables", "map_voxels", "small_rows", "sample_points", "round_table",
+__all__ = ["row_extremes", "tables", "map_voxels", "small_rows", "sample_curve", "round_table",
            "ct_float", "mr_affine", "percentiles", "KERNELS", "CHUNK"]
 
 #: Values per task of the kernels that read every value.
@@ -67,8 +68,10 @@ def _chunked(x2, chunk=CHUNK):
 
 @formula
 def _key_extremes(values, code):
-    """``(min, max)`` order key of a non-empty 1-D array of patterns (``code``: kind,
-    magnitude, shift)."""
+    """``(min, max)`` order key of a non-empty 1-D array of bit patterns.
+
+    ``code`` holds the key's kind, magnitude and shift.
+    """
     kind = code[0]
     magnitude = code[1]
     shift = code[2]
@@ -100,20 +103,22 @@ def scan(x, code, chunk, parts, t0, t1):
 
 @functools.cache
 def _scan_code(dtype):
-    """The signed view of ``dtype``'s patterns and the scan's ``(kind, magnitude, shift)``
-    in that view's dtype (so the keys are computed at the patterns' width)."""
+    """The signed view of ``dtype``'s patterns and the scan's key code.
+
+    The code, ``(kind, magnitude, shift)``, is in the view's dtype, so that the
+    keys are computed at the patterns' width.
+    """
     view, (kind, magnitude, _) = key_code(dtype)
     return view, np.array([kind, magnitude, view.itemsize * 8 - 1], view)
 
 
 def row_extremes(x2, kind):
-    """Each row's smallest and largest value (arrays of the values' dtype) and non-finite
-    flags, for rows ``x2`` of ``kind`` (float16 rows arrive as uint16 bit patterns).
+    """Each row's smallest and largest value, and which rows hold NaN or Inf.
 
-    One read finds both ends of every row: the extreme order keys
-    decode back to the extreme values.  NaN and Inf have every exponent bit
-    set, so their keys lie beyond every finite value's; integers get ``None``
-    for the flags.
+    Rows ``x2`` are of ``kind`` (float16 rows arrive as uint16 bit patterns); the values come back
+    in their own dtype.  One read finds both ends of every row: the extreme order keys decode back
+    to the extreme values.  NaN and Inf have every exponent bit set, so their keys lie beyond every
+    finite value's; integers get ``None`` for the flags.
     """
     dtype = np.dtype(np.float16) if kind == "half" else x2.dtype
     view, code = _scan_code(dtype)
@@ -206,8 +211,10 @@ def lookup_tables(values, grid, extrema, place_, entries, table, t0, t1):
 
 @kernel
 def index_tables(values, grid, extrema, table, t0, t1):
-    """Tables with an entry per integer of each element's range; columns past its grid
-    repeat the last."""
+    """Tables with an entry per integer of each element's range.
+
+    Columns past an element's grid repeat its last entry.
+    """
     for b in range(t0, t1):
         g = grid[b, POINTS]
         ymin = extrema[b, YMIN]
@@ -269,8 +276,10 @@ def curves_compiled():
 
 
 def _curve_work(curve, grid):
-    """What sampling the curves on ``grid`` costs, in values read by a gather (about 8 per
-    point and sinusoid)."""
+    """What sampling the curves on ``grid`` costs, in values read by a gather.
+
+    About 8 per point and sinusoid.
+    """
     return 8 * curve.shape[2] * int(grid[:, POINTS].sum())
 
 
@@ -354,12 +363,11 @@ def _blend(ob, first, m, pairs, idx, frac):
 
 @kernel
 def interpolate(x, place_, pairs, out, chunk, t0, t1):
-    """Each value's position on its row's grid (:func:`._formulas.place`), interpolated
-    between two grid values.
+    """Each value interpolated between two grid values of its row.
 
-    The arithmetic is in ``place_``'s float type.  Work goes in blocks:
-    positions (vectorised; positions are never negative, so truncation is
-    the floor), then one load and one blend per value.
+    Its position on the grid is :func:`._formulas.place`.  The arithmetic is in ``place_``'s float
+    type.  Work goes in blocks: positions (vectorised; positions are never negative, so truncation
+    is the floor), then one load and one blend per value.
     """
     n_chunks = (x.shape[1] + chunk - 1) // chunk
     work = place_.dtype.type
@@ -415,8 +423,10 @@ def interpolate_integers(x, clip, place_, pairs, out, chunk, t0, t1):
 
 
 def map_voxels(plan, x2, table, out2):
-    """Every value of rows ``x2`` through its row's ``table`` into ``out2`` (viewed as
-    ``uint16`` for float16), as ``plan`` says."""
+    """Map every value of rows ``x2`` through its row's ``table`` into ``out2``.
+
+    ``out2`` is viewed as ``uint16`` for float16; ``plan`` says which table.
+    """
     n_chunks, n_tasks = _chunked(x2)
     if plan.table == "lookup":
         fn, args = lookup, (x2, table, out2, plan.offset, CHUNK)
@@ -494,8 +504,10 @@ def sample_curve(curve, n):
 
 @formula
 def _unsafe_entries(values, error, table, unsafe):
-    """Round ``values`` into ``table`` and list the entries whose rounding the sampling
-    error could change; returns their count (see :func:`round_table`)."""
+    """Round ``values`` into ``table`` and list the entries the sampling error could change.
+
+    Returns their count (see :func:`round_table`).
+    """
     n = table.shape[0]
     amin, amax = extremes(values)
     if not amax - amin > 4.0 * error:
@@ -523,7 +535,7 @@ def _unsafe_entries(values, error, table, unsafe):
 
 @kernel
 def round_table(curve, values, error, table, unsafe, exact):
-    """rsgt's table of curve 0 from its samples ``values`` (within ``error`` of exact).
+    """The table rsgt makes of curve 0, from samples ``values`` within ``error`` of exact.
 
     ``table`` is float32 or float16 bit patterns.  Each sample is scaled onto
     [0, 1] by the samples' extrema and rounded; the indices of the *unsafe*
@@ -607,7 +619,7 @@ def ct_float(x2, out2):
 
 @kernel
 def mr_kernel(x, bounds, out, chunk, t0, t1):
-    """``clip((cast(x) - p5) / (p95 - p5), 0, 1)`` in float64 (:func:`._formulas.percentile_scaled`).
+    """``clip((cast(x) - p5) / (p95 - p5), 0, 1)`` in float64, by ``percentile_scaled``.
 
     ``bounds`` holds p5, p95, a flag that casts ``x`` to float32 first and
     one that halves every value first (for spans beyond the float64 range;
@@ -748,8 +760,11 @@ def order_statistics(x1, ranks, dtype):
 
 
 def percentiles(x1, dtype, out_dtype):
-    """numpy's linear 5th and 95th percentiles of row ``x1`` (values of ``dtype``) cast to
-    ``out_dtype``, as Python floats."""
+    """The 5th and 95th percentiles of row ``x1`` as numpy finds them (linear).
+
+    ``x1`` holds values of ``dtype``; they are cast to ``out_dtype`` first, and
+    the percentiles come back as Python floats.
+    """
     n = x1.size
     virtual = (n - 1) * (np.array([5, 95]) / 100)
     previous = np.floor(virtual).astype(np.int64)

@@ -41,9 +41,10 @@ from ._jit import OPTIONS, formula, python
 from ._layout import AMPLITUDE, FREQUENCY, PHASE
 
 __all__ = ["TWO_PI", "curve_value", "sweep", "sample_grid", "grid_extrema", "grid_point",
-           "normalized", "percentile_scaled", "place", "place_integer", "position_unit", "clamp", "extremes", "half_bits", "half_value",
-           "rounded", "store", "stored", "order_key", "decode_keys", "SAMPLE_ERROR",
-           "key_code", "KEY_SIGNED", "KEY_UNSIGNED", "KEY_FLOAT"]
+           "normalized", "percentile_scaled", "place", "place_integer", "position_unit",
+           "clamp", "extremes", "half_bits", "half_value", "rounded", "store", "stored",
+           "order_key", "decode_keys", "SAMPLE_ERROR", "key_code", "KEY_SIGNED",
+           "KEY_UNSIGNED", "KEY_FLOAT"]
 
 TWO_PI = 2.0 * math.pi
 _HALF_MIN_NORMAL = 6.103515625e-05  # 2**-14
@@ -188,8 +189,10 @@ def _extremes_numpy(values):
 
 @formula(host=_extremes_numpy)
 def extremes(values):
-    """``(min, max)`` of a non-empty 1-D array (a plain loop: quick to compile, and it
-    vectorises)."""
+    """``(min, max)`` of a non-empty 1-D array.
+
+    A plain loop: quick to compile, and it vectorises.
+    """
     lo = hi = values[0]
     for i in range(1, values.shape[0]):
         lo = min(lo, values[i])
@@ -276,8 +279,11 @@ def normalized(y, lo, hi):
 
 @formula
 def percentile_scaled(v, p5, p95):
-    """``v`` scaled by MR percentiles: :func:`normalized` on ``[p5, p95]``, and where the
-    two are equal, 0 below, 1 above and 0.5 on them (rsgt divides by zero there)."""
+    """``v`` scaled by MR percentiles: :func:`normalized` on ``[p5, p95]``.
+
+    Where the two are equal, values below map to 0, above to 1 and on them to
+    0.5 (rsgt divides by zero there).
+    """
     if p95 > p5:
         return normalized(v, p5, p95)
     return (v > p5) * 0.5 + (v >= p5) * 0.5
@@ -373,8 +379,11 @@ def half_value(h):
 
 
 def rounded(row, v):
-    """``v`` as ``row`` stores it: a float16 bit pattern where ``row`` holds them (itemsize
-    2), else a value of ``row``'s type."""
+    """``v`` as ``row`` stores it.
+
+    A float16 bit pattern where ``row`` holds them (itemsize 2), else a value
+    of ``row``'s type.
+    """
     if row.itemsize == 2:
         return half_bits(v)
     return row.dtype.type(v)
@@ -401,8 +410,11 @@ def store(row, j, v):
 
 
 def stored(q, dtype):
-    """Host: float64 values ``q`` as an output of ``dtype`` stores them (float16 as bit
-    patterns, ``uint16``), rounded by numpy, which :func:`half_bits` follows."""
+    """Host: float64 values ``q`` as an output of ``dtype`` stores them.
+
+    float16 comes as bit patterns (``uint16``), rounded by numpy, which
+    :func:`half_bits` follows.
+    """
     dtype = np.dtype(dtype)
     if dtype.itemsize == 2:
         return q.astype(np.float16).view(np.uint16)

@@ -50,8 +50,11 @@ _DEVICE: contextvars.ContextVar = contextvars.ContextVar("rsgt_fast_device")
 
 @contextlib.contextmanager
 def on_device(device):
-    """Run the calls inside the block on ``device``: uploads go there, and kernels launch
-    on it (a CUDA device is made current, or a tensor on a second GPU would fail)."""
+    """Run the calls inside the block on ``device``.
+
+    Uploads go there, and kernels launch on it (a CUDA device is made current,
+    or a tensor on a second GPU would fail).
+    """
     token = _DEVICE.set(device)
     try:
         if device.type == "cuda":
@@ -158,9 +161,12 @@ def rows(x):
 
 
 def row_extremes(x2, kind):
-    """Each row's smallest and largest value and non-finite flags, from one ``aminmax`` on
-    the device and one small download (``aminmax`` propagates NaN and an infinity is an
-    end, so the same numbers say whether a float row is finite)."""
+    """Each row's smallest and largest value, and which rows hold NaN or Inf.
+
+    One ``aminmax`` on the device and one small download: ``aminmax``
+    propagates NaN and an infinity is an end, so the same numbers say whether a
+    float row is finite.
+    """
     values = x2.view(torch.float16) if kind == "half" else x2
     lo, hi = torch.aminmax(values, dim=1)
     both = torch.stack([lo, hi], dim=1).cpu().numpy()
@@ -239,8 +245,10 @@ def device_lookup(x2, dtype, curve, bounds, out2, out_dtype):
 
 
 def tables(plan, curve, table_dtype):
-    """Each element's table for ``plan``, built on the host (``_cpu.tables``) and uploaded
-    with the plan's placement, as device tensors ``(table, place, clip)``."""
+    """Each element's table for ``plan``, built on the host and uploaded.
+
+    Built by ``_cpu.tables``; returns device tensors ``(table, place, clip)``.
+    """
     table = _cpu.tables(plan, curve, table_dtype)
     if plan.table == "interp":
         table = table.view(table.real.dtype)  # (value, step) pairs side by side

@@ -31,6 +31,7 @@ import contextlib
 import contextvars
 import logging
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -42,9 +43,9 @@ import numba
 import numpy as np
 from numba.extending import intrinsic
 
-__all__ = ["OPTIONS", "formula", "python", "kernel", "in_cache", "seconds_from_env", "spin",
-           "cache_location", "thread_limit",
-           "threads", "serial_reason", "run", "PARALLEL_WORK"]
+__all__ = ["OPTIONS", "formula", "compiling", "python", "kernel", "in_cache", "seconds_from_env",
+           "spin", "cache_location", "thread_limit", "threads", "serial_reason", "run",
+           "PARALLEL_WORK"]
 
 logger = logging.getLogger("rsgt_fast")
 
@@ -75,6 +76,11 @@ def formula(fn=None, *, host=None):
         cache=False, no_cpython_wrapper=True, no_cfunc_wrapper=True, **OPTIONS)(fn)
     _HOST[id(compiled)] = (compiled, fn, host)
     return compiled
+
+
+def compiling():
+    """Whether kernels are compiled (not run as Python under ``NUMBA_DISABLE_JIT=1``)."""
+    return not numba.config.DISABLE_JIT
 
 
 def python(fn):
@@ -163,13 +169,17 @@ def in_cache(dispatcher):
         names = os.listdir(dispatcher.stats.cache_path)
     except (AttributeError, OSError, TypeError):  # no cache (compiled in memory)
         return False
-    tag = f"_{dispatcher.py_func.__name__}-"
-    return any(name.endswith(".nbi") and tag in name for name in names)
+    # "<module>.<function>-<line>.py<version>.nbi" (numba 0.68 writes the dot, older
+    # versions an underscore).
+    index = re.compile(rf".*[._]{re.escape(dispatcher.py_func.__name__)}-\d+\.py\d+\.nbi")
+    return any(index.fullmatch(name) for name in names)
 
 
 def seconds_from_env(name, default):
-    """A number of seconds >= 0 from environment variable ``name``, else ``default``
-    (with a warning for a value that is not one)."""
+    """A number of seconds >= 0 from environment variable ``name``, else ``default``.
+
+    A value that is not one gives a warning.
+    """
     value = os.environ.get(name, "").strip()
     if not value:
         return default

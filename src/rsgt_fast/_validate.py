@@ -214,8 +214,10 @@ def _check_options(n_sinusoids, min_frequency, max_frequency, min_max_val, dtype
 
 
 def _round_up(value, digits=3):
-    """``value`` > 0 rounded up to ``digits`` significant digits: the float a user
-    typing the shown digits gets, never below ``value``."""
+    """``value`` > 0 rounded up to ``digits`` significant digits.
+
+    That is the float a user typing the shown digits gets, never below ``value``.
+    """
     exact = decimal.Decimal(value)
     step = decimal.Decimal(1).scaleb(exact.adjusted() - digits + 1)
     return float(exact.quantize(step, rounding=decimal.ROUND_CEILING))

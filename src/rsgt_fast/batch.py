@@ -174,8 +174,11 @@ def replay_conflicts(curves, **options):
 
 
 def curve_draw(curves, opts, source, keys, n_rows):
-    """The ranges to apply (``None``: each element's own) and the function that draws the
-    curve parameters (or hands back the replayed ones), for :func:`plan.transform`."""
+    """The ranges to apply and the function that draws the curves, for ``plan.transform``.
+
+    The ranges are ``None`` for each element's own; the function hands back
+    the replayed parameters where ``curves`` is given.
+    """
     if curves is not None:
         return list(curves.bounds), curves.packed
     bounds = None if opts.min_max_val is None else [opts.min_max_val] * n_rows

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -205,6 +206,11 @@ class Curves:
     """
 
     __slots__ = ("frequencies", "amplitudes", "offsets", "bounds", "extrema")
+    frequencies: np.ndarray
+    amplitudes: np.ndarray
+    offsets: np.ndarray
+    bounds: tuple[tuple[int | float, int | float], ...]
+    extrema: np.ndarray | None
 
     def __init__(self, frequencies: npt.ArrayLike, amplitudes: npt.ArrayLike,
                  offsets: npt.ArrayLike, ranges: Sequence[tuple[float, float]],
@@ -238,17 +244,18 @@ class Curves:
                 raise ValueError(f"ranges must have lo <= hi, got {pair!r}")
             check_span(lo, hi, "ranges")
             bounds.append((lo, hi))
+        scale = None
         if extrema is not None:
-            extrema = _frozen(extrema)
-            if extrema.shape != (n, 2) or not np.isfinite(extrema).all():
+            scale = _frozen(extrema)
+            if scale.shape != (n, 2) or not np.isfinite(scale).all():
                 raise ValueError(f"extrema must be None or finite of shape ({n}, 2), "
-                                 f"got {extrema.shape}")
-            if not (extrema[:, 0] <= extrema[:, 1]).all():
+                                 f"got {scale.shape}")
+            if not (scale[:, 0] <= scale[:, 1]).all():
                 raise ValueError("extrema must have minimum <= maximum")
         for name, value in zip(names, params):
             object.__setattr__(self, name, value)
         object.__setattr__(self, "bounds", tuple(bounds))
-        object.__setattr__(self, "extrema", extrema)
+        object.__setattr__(self, "extrema", scale)
 
     def __setattr__(self, name, value):
         raise AttributeError("Curves are immutable")
@@ -287,9 +294,10 @@ class Curves:
             raise TypeError("Curves indices must be ints, slices or sequences of ints")
         if isinstance(index, numbers.Integral):
             n = len(self)
-            if not -n <= index < n:
+            position = int(index)
+            if not -n <= position < n:
                 raise IndexError(f"index {index} is out of range for {n} curves")
-            index = [int(index) % n]
+            index = [position % n]
         elif not isinstance(index, slice):
             index = np.asarray(index)
             if index.dtype == np.bool_:
@@ -322,8 +330,10 @@ class Curves:
         extrema = None
         if all(c.extrema is not None for c in curves):
             extrema = np.concatenate([c.extrema for c in curves])
-        return cls(*(np.concatenate([getattr(c, name) for c in curves])
-                     for name in ("frequencies", "amplitudes", "offsets")),
+        frequencies, amplitudes, offsets = (
+            np.concatenate([getattr(c, name) for c in curves])
+            for name in ("frequencies", "amplitudes", "offsets"))
+        return cls(frequencies, amplitudes, offsets,
                    [pair for c in curves for pair in c.bounds], extrema)
 
     def __eq__(self, other):
@@ -338,7 +348,7 @@ class Curves:
                 and all(np.array_equal(getattr(self, name), getattr(other, name))
                         for name in ("frequencies", "amplitudes", "offsets")))
 
-    __hash__ = None
+    __hash__ = None  # type: ignore[assignment]  # mutable-looking values: unhashable
 
     def __reduce__(self):
         return (Curves, (self.frequencies, self.amplitudes, self.offsets, self.bounds,
@@ -371,7 +381,7 @@ class Curves:
         if unknown or missing:
             raise ValueError(f"curves data: missing fields {sorted(missing)}, "
                              f"unknown fields {sorted(unknown)}")
-        tables = {}
+        tables: dict[str, Any] = {}
         for name in cls.FIELDS:
             value = data.get(name)
             if name == "extrema" and value is None:

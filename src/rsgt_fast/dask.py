@@ -35,8 +35,7 @@ import numpy as np
 from . import _validate
 from ._optional import require
 from .batch import (
-    MAX_FREQUENCY, MIN_FREQUENCY, N_SINUSOIDS, RngLike, check_options, curve_source,
-    draw_parameters,
+    MAX_FREQUENCY, MIN_FREQUENCY, N_SINUSOIDS, RngLike, check_options, curve_draw, curve_source,
 )
 from .batch import transform_batch as _transform_batch
 from .curves import Curves, engine_curves
@@ -100,12 +99,8 @@ def transform_batch(x, *, n_sinusoids: int = N_SINUSOIDS, min_frequency: float =
     source, keys = curve_source(n_rows, rng, keys, curves)
     kind = x.dtype.kind
 
-    if curves is not None:
-        params = curves.packed()
-        bounds = list(curves.bounds)
-    else:
-        params = draw_parameters(source, keys, n_rows, opts)
-        bounds = None if opts.min_max_val is None else [opts.min_max_val] * n_rows
+    bounds, draw = curve_draw(curves, opts, source, keys, n_rows)
+    params = draw()
 
     # Parameters and ranges travel as small arrays chunked like axis 0; known
     # ranges as Python numbers (an int and a float range place integer input

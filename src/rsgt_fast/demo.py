@@ -30,14 +30,16 @@ def main(argv=None):
     """Entry point of the demo; returns the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=8, help="volumes in the batch (default 8)")
-    parser.add_argument("--size", type=int, default=96, help="edge length of each volume (default 96)")
+    parser.add_argument("--size", type=int, default=96,
+                        help="edge length of each volume (default 96)")
     parser.add_argument("--seed", type=int, default=0, help="seed for data and curves (default 0)")
     args = parser.parse_args(argv)
     if args.batch < 1 or args.size < 2:
         parser.error("--batch must be >= 1 and --size >= 2")
 
     batch = synthetic_ct(args.batch, args.size, args.seed)
-    print(f"rsgt_fast {__version__}: batch of {args.batch} int16 CT volumes of {args.size}^3 voxels")
+    print(f"rsgt_fast {__version__}: batch of {args.batch} int16 CT volumes of "
+          f"{args.size}^3 voxels")
     def timed(fn, repeats=3):
         fn()  # the first call compiles or loads the kernels
         times = []

@@ -92,7 +92,8 @@ def normalize_mr_scan(image: npt.ArrayLike, dtype: npt.DTypeLike = "float32") ->
     array = _validate.input_array(np.atleast_1d(np.asanyarray(image)), "image")
     if out_dtype == np.float16 and array.dtype != np.float16:
         if array.dtype.kind == "f":
-            plan.ranges(*plan.rows(array.reshape(1, -1)), None, "image")  # NaN or Inf raise
+            rows, kind = plan.rows(array.reshape(1, -1))
+            plan.ranges(rows, kind, None, "image")  # NaN or Inf raise
         with np.errstate(over="ignore"):
             array = array.astype(np.float16)  # rsgt casts first, so do we
         if not np.isfinite(array).all():

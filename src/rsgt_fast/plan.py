@@ -106,8 +106,10 @@ def rows(array):
 
 
 def output(n_rows, shape, out_dtype, out=None):
-    """The array to write (``out`` itself where it can be written directly) and its
-    ``(B, N)`` view, as ``uint16`` for float16."""
+    """The array to write and its ``(B, N)`` view, as ``uint16`` for float16.
+
+    The array is ``out`` itself where it can be written directly.
+    """
     direct = (out is not None and out.flags.c_contiguous and out.flags.aligned
               and out.dtype.isnative)
     result = out if direct else np.empty(shape, out_dtype)
@@ -260,9 +262,11 @@ def apply(x2, kind, dtype, curve, bounds, out2, out_dtype, backend=_cpu):
 
 
 def _fits_small(x2, kind, bounds):
-    """Whether rows ``x2`` may take the one-call route: 8/16-bit integers in elements of
-    at most ``CHUNK`` values over their own ranges or integral ranges of at most
-    ``GRID_MAX`` integers."""
+    """Whether rows ``x2`` may take the one-call route.
+
+    That is 8/16-bit integers in elements of at most ``CHUNK`` values over
+    their own ranges or integral ranges of at most ``GRID_MAX`` integers.
+    """
     if not (kind == "int" and x2.dtype.itemsize <= 2 and x2.shape[1] <= CHUNK):
         return False
     return bounds is None or all(
@@ -271,9 +275,12 @@ def _fits_small(x2, kind, bounds):
 
 
 def _device_tables(kind, dtype, bounds):
-    """Whether 8/16-bit rows get tables built on the device: their own ranges, or integral
-    ranges inside the dtype's (the extrema are taken over the table's entries).  The
-    choice depends on the dtype and the ranges only, never on the batch."""
+    """Whether 8/16-bit rows get tables built on the device.
+
+    They do over their own ranges, or integral ranges inside the dtype's (the
+    extrema are taken over the table's entries).  The choice depends on the
+    dtype and the ranges only, never on the batch.
+    """
     if kind != "int" or dtype.itemsize > 2:
         return False
     if bounds is None:
@@ -306,11 +313,11 @@ def _is_float32(value):
 
 
 def make_plans(dtype, size, kind, curve, bounds, out_dtype):
-    """Plans for transforming rows of ``dtype`` (``size`` values in all, of the kind
-    :func:`rows` gives) with curves ``curve`` over ranges ``bounds``.
+    """Plans for transforming rows of ``dtype`` with curves ``curve`` over ``bounds``.
 
-    Returns a list of ``(rows, plan)``: ``rows`` is ``None`` when the plan
-    covers the whole batch, else the indices of the elements it covers.
+    The rows hold ``size`` values in all, of the kind :func:`rows` gives.  Returns a list of
+    ``(rows, plan)``: ``rows`` is ``None`` when the plan covers the whole batch, else the indices of
+    the elements it covers.
     """
     dtype = np.dtype(dtype)
     itemsize = dtype.itemsize
@@ -432,8 +439,11 @@ def _entries(dtype, half):
 
 
 def _given(table, n_rows, dtype, clip=None, base=0):
-    """A plan that maps rows of ``dtype`` through given tables: a full table of an
-    8/16-bit dtype (``clip`` ``None``), else an index table from ``base`` on."""
+    """A plan that maps rows of ``dtype`` through given tables.
+
+    A full table of an 8/16-bit dtype (``clip`` ``None``), else an index table
+    from ``base`` on.
+    """
     if clip is None:
         offset = -int_limits(dtype)[0] if np.dtype(dtype).kind in "iu" else 0
         return Plan("lookup", table.shape[1], None, None, None, None, None, offset=offset)
@@ -460,7 +470,7 @@ def _lut(values, out_dtype):
 
 
 def facade(x2, kind, min_max_val, draw, out2, out_dtype):
-    """rsgt 1.1.0's transform of one row ``x2`` (its curve from ``draw``), into ``out2``.
+    """Transform one row ``x2`` into ``out2`` as rsgt 1.1.0 does, the curve from ``draw``.
 
     rsgt's contract: values are integers (float input is truncated toward
     zero, which keeps the order, so the truncated range comes from the scan
@@ -528,8 +538,9 @@ def _numpy_curves(kind):
 
 
 def rsgt_table(curve, n_points, out_dtype):
-    """rsgt's lookup table for curve 0 over ``n_points`` integers, bit for bit (what the
-    output stores: float16 as bit patterns).
+    """The lookup table rsgt makes for curve 0 over ``n_points`` integers, bit for bit.
+
+    The table holds what the output stores (float16 as bit patterns).
 
     rsgt samples the curve with numpy at ``linspace(0, 2*pi, n_points)``,
     scales it by the samples' extrema and casts it to the output dtype.  Small
@@ -564,7 +575,7 @@ def rsgt_table(curve, n_points, out_dtype):
 
 
 def normalize_ct(x2, kind, out2, out_dtype):
-    """rsgt's ``clip(x + 1000, 0, 4096).astype(dtype) / 4096`` of rows ``x2`` into ``out2``.
+    """Map rows ``x2`` into ``out2`` as ``clip(x + 1000, 0, 4096).astype(dtype) / 4096``.
 
     8/16-bit rows (and float16) go through a table of every value they can
     hold, wider integers through a table of the 4097 values of the window,
@@ -588,7 +599,7 @@ def normalize_ct(x2, kind, out2, out_dtype):
 
 
 def normalize_mr(x2, kind, out2, out_dtype):
-    """rsgt's ``clip((x - p5) / (p95 - p5), 0, 1)`` of one row ``x2`` in ``out_dtype``.
+    """Map one row ``x2`` as ``clip((x - p5) / (p95 - p5), 0, 1)`` in ``out_dtype``.
 
     The percentiles are numpy's (linear), found exactly by the backend
     (``_cpu.percentiles``).  8/16-bit rows (and float16) go through a table
@@ -614,8 +625,9 @@ def _array(dtype, ndim=2):
 
 
 def signatures(in_dtype, out_dtype):
-    """Every kernel a call on ``in_dtype`` input with ``out_dtype`` output may run, with the
-    argument types the routes pass it: a list of ``(name, kernel, types)``.
+    """Every kernel a transform of ``in_dtype`` into ``out_dtype`` may run, and its types.
+
+    A list of ``(name, kernel, types)``: the argument types the routes pass it.
 
     ``in_dtype`` is the input's own dtype; the kernels see bools as uint8 and
     float16 as its uint16 patterns.
@@ -626,7 +638,7 @@ def signatures(in_dtype, out_dtype):
     view = np.dtype(np.uint8) if dtype.kind == "b" else (
         np.dtype(np.uint16) if kind == "half" else dtype)
     table = np.dtype(np.uint16) if out_dtype == np.float16 else out_dtype
-    i64, f64, boolean = numba.types.int64, numba.types.float64, numba.types.boolean
+    i64, boolean = numba.types.int64, numba.types.boolean
     x, out, tab = _array(view), _array(table), _array(table)
     grid, values, f64_2 = _array(np.int64), _array(np.float64), _array(np.float64)
     signed = np.dtype(f"int{8 * view.itemsize}")

@@ -21,8 +21,6 @@ import time
 from collections.abc import Iterable
 from typing import NamedTuple
 
-import numba
-
 from . import _jit, plan
 from ._validate import input_dtype, output_dtype
 
@@ -93,7 +91,7 @@ def warmup(dtypes: Iterable = DTYPES, out_dtypes: Iterable = ("float32",)) -> Wa
     count = 0
     for dtype, entries in _signatures(dtypes, out_dtypes).items():
         start = time.perf_counter()
-        if not numba.config.DISABLE_JIT:  # kernels run as Python: nothing to compile
+        if _jit.compiling():  # kernels that run as Python have nothing to compile
             for kernel, types in entries:
                 kernel.compile(types)
         count += len(entries)
@@ -120,7 +118,7 @@ def preload(dtypes: Iterable = ("float32",), out_dtype="float32") -> int:
     int
         Kernel signatures loaded.
     """
-    if numba.config.DISABLE_JIT:
+    if not _jit.compiling():
         return 0
     dtypes = [input_dtype(d, "dtypes") for d in dtypes]
     loaded = 0
