@@ -196,6 +196,49 @@ def startup_paths_table(benchmarks):
     return lines
 
 
+def age_table(benchmarks):
+    """Markdown table of early against late calls in a fresh process (case 15)."""
+    lines = []
+    for bench in benchmarks:
+        info = bench["extra_info"]
+        if info.get("kind") != "age":
+            continue
+        size = info["size"]
+        lines += [f"Sixty calls in a fresh process on a warm numba cache, default settings: the "
+                  f"batch (8 x {size}^3 int16 into `out=`) and the facade (one {size}^3 int16 "
+                  "volume).", "",
+                  "| Call | First call | Calls 2-11, median | Calls 41-60, median | "
+                  "2-11 / 41-60 |", "|---|---:|---:|---:|---:|"]
+        for row in info["rows"]:
+            lines.append(f"| {row['path']} | {fmt_time(row['first_s'])} "
+                         f"| {fmt_time(row['early_s'])} | {fmt_time(row['late_s'])} "
+                         f"| {row['early_s'] / row['late_s']:.2f} |")
+    return lines
+
+
+def loader_table(benchmarks):
+    """Markdown table of DataLoader epochs with fresh workers (case 16)."""
+    lines = []
+    for bench in benchmarks:
+        info = bench["extra_info"]
+        if info.get("kind") != "loader":
+            continue
+        size = info["size"]
+        rows = {row["transform"]: row for row in info["rows"]}
+        names = {"rsgt_fast": "rsgt_fast.monai.RandSmoothGrayValued",
+                 "monai": "monai RandHistogramShiftd"}
+        lines += [f"A MONAI `DataLoader` of 8 float32 samples of 1 x {size}^3, batches of 2, 2 "
+                  "worker processes made anew each epoch; a fresh process on a warm numba "
+                  "cache.", "",
+                  "| Transform | Building it | Epoch, median | Epoch / RandHistogramShiftd's |",
+                  "|---|---:|---:|---:|"]
+        for key, row in rows.items():
+            lines.append(f"| {names[key]} | {fmt_time(row['built_s'])} "
+                         f"| {fmt_time(row['epoch_s'])} "
+                         f"| {row['epoch_s'] / rows['monai']['epoch_s']:.2f} |")
+    return lines
+
+
 def machine_line(result):
     """CPU model and core counts, from the result file where it has them."""
     cpu = result.get("machine_info", {}).get("cpu", {}).get("brand_raw")
@@ -254,7 +297,9 @@ def render(result, command, contention=None):
         *timing_table(benchmarks), "", DATA_NOTE, "",
         "## Peak memory", "", MEMORY_NOTE, "", *memory_table(benchmarks), "",
         "## Start-up", "", *(startup_table(benchmarks) or ["Not measured."]), "",
-        *startup_paths_table(benchmarks), "", footnote,
+        *startup_paths_table(benchmarks), "",
+        "## The age of the process", "", *(age_table(benchmarks) or ["Not measured."]), "",
+        *loader_table(benchmarks), "", footnote,
     ]
     return "\n".join(lines) + "\n"
 

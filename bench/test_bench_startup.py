@@ -3,12 +3,12 @@
 Each row is a fresh process that imports rsgt_fast and makes one call of one
 path; the first call's time is reported, once with a new empty
 ``NUMBA_CACHE_DIR`` (compilation) and once with the cache that run filled
-(loading).  *serial* calls run under ``thread_limit(1)``; *parallel* calls are
-large enough for the parallel kernels, which by default take over only once
-serial work pays for compiling them; *compiled at once* makes the parallel calls
-with ``RSGT_FAST_COMPILE_AFTER=0``, compiling the parallel kernels on the
-first call.  With benchmarking disabled only the first path runs, as a smoke
-test.
+(loading).  *small* calls are 2 x 4096 values on one thread (8/16-bit input
+takes the one-call route of small elements there); *large* calls 2**19 values
+and more, on every core; *curves compiled at once* makes the large calls with
+``RSGT_FAST_COMPILE_AFTER=0``, so the curve sampler is compiled on the first
+call rather than once the host has sampled curves for a second.  With
+benchmarking disabled only the first path runs, as a smoke test.
 """
 
 import json
@@ -26,11 +26,11 @@ import numpy as np
 import rsgt_fast
 from rsgt_fast.augmentation import random_smooth_grayvalue_transform
 path, variant = sys.argv[1], sys.argv[2]
-n = 1 << 12 if variant == "serial" else 1 << 19
+n = 1 << 12 if variant == "small" else 1 << 19
 ramp = np.arange(2 * n) % 4000
 calls = {
     "int16, full table": lambda: rsgt_fast.transform_batch(  # one element: a full table
-        (ramp - 1024).astype(np.int16).reshape(2 if variant == "serial" else 1, -1), rng=0),
+        (ramp - 1024).astype(np.int16).reshape(2 if variant == "small" else 1, -1), rng=0),
     "int16, clamped table": lambda: rsgt_fast.transform_batch(
         (ramp - 1024).astype(np.int16).reshape(2, -1)[:, :n // 3], rng=0, min_max_val=(0, 900)),
     "int32, wide range (interpolated)": lambda: rsgt_fast.transform_batch(
@@ -47,7 +47,7 @@ calls = {
 chosen = list(calls.values()) if path == ALL else [calls[path]]
 start = time.perf_counter()
 for call in chosen:
-    if variant == "serial":
+    if variant == "small":
         with rsgt_fast.thread_limit(1):
             call()
     else:
@@ -61,7 +61,8 @@ PATHS = ["int16, full table", "int16, clamped table", "int32, wide range (interp
 
 
 #: Variants: the name the probe gets, and the environment they run in.
-VARIANTS = {"serial": {}, "parallel": {}, "compiled at once": {"RSGT_FAST_COMPILE_AFTER": "0"}}
+VARIANTS = {"small": {}, "large": {},
+            "curves compiled at once": {"RSGT_FAST_COMPILE_AFTER": "0"}}
 
 
 def first_call(path, variant, cache, env):
@@ -75,7 +76,7 @@ def first_call(path, variant, cache, env):
 @pytest.mark.needs_jit
 def test_startup_per_path(benchmark, full_size, tmp_path, library_env):
     cases = [(p, v) for p in PATHS + [ALL] for v in VARIANTS] if full_size else [
-        (PATHS[0], "serial")]
+        (PATHS[0], "small")]
 
     def measure():
         rows = []
@@ -90,5 +91,5 @@ def test_startup_per_path(benchmark, full_size, tmp_path, library_env):
     rows = benchmark.pedantic(measure)
     benchmark.extra_info.update(kind="startup_paths", rows=rows)
     for row in rows:  # compiling costs more than loading
-        if row["variant"] == "compiled at once":
+        if row["variant"] == "curves compiled at once":
             assert row["cold_s"] > row["warm_s"]

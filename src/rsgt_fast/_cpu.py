@@ -495,21 +495,25 @@ def small_rows(x2, curve, own, ranges, extrema, out2):
 
 
 def sample_curve(curve, n):
-    """Raw curve 0 on ``n`` grid points (within ``SAMPLE_ERROR`` of the exact values)."""
-    grid = np.array([[n, 0]], np.int64)
+    """Raw curve 0 on ``n`` grid points, and the samples' extrema.
+
+    The samples are within ``SAMPLE_ERROR`` of the exact values.
+    """
     values = np.empty((1, n))
-    sample_curves(curve, grid, values, np.empty((1, 2)))
-    return values[0]
+    extrema = np.empty((1, 2))
+    sample_curves(curve, np.array([[n, 0]]), values, extrema, threads(8 * curve.shape[2] * n))
+    return values[0], extrema[0]
 
 
 @formula
-def _unsafe_entries(values, error, table, unsafe):
+def _unsafe_entries(values, extrema, error, table, unsafe):
     """Round ``values`` into ``table`` and list the entries the sampling error could change.
 
-    Returns their count (see :func:`round_table`).
+    ``extrema`` are the samples' own.  Returns the count (see :func:`round_table`).
     """
     n = table.shape[0]
-    amin, amax = extremes(values)
+    amin = extrema[YMIN]
+    amax = extrema[YMAX]
     if not amax - amin > 4.0 * error:
         for j in range(n):
             unsafe[j] = j
@@ -534,11 +538,11 @@ def _unsafe_entries(values, error, table, unsafe):
 
 
 @kernel
-def round_table(curve, values, error, table, unsafe, exact):
+def round_table(curve, values, extrema, error, table, unsafe, exact):
     """The table rsgt makes of curve 0, from samples ``values`` within ``error`` of exact.
 
     ``table`` is float32 or float16 bit patterns.  Each sample is scaled onto
-    [0, 1] by the samples' extrema and rounded; the indices of the *unsafe*
+    [0, 1] by the samples' ``extrema`` and rounded; the indices of the *unsafe*
     entries go into ``unsafe`` and their count is returned: those within
     ``2 error`` of an approximate extremum (one of them holds the exact
     extremum) and those whose error interval, ``delta`` around the scaled
@@ -554,7 +558,7 @@ def round_table(curve, values, error, table, unsafe, exact):
     the table's, since every exact sample lies within them and the unsafe
     entries hold both.
     """
-    count = _unsafe_entries(values, error, table, unsafe)
+    count = _unsafe_entries(values, extrema, error, table, unsafe)
     if exact:
         n = table.shape[0]
         for i in range(count):

@@ -131,47 +131,48 @@ def sample_grid(curve, b, n, start, stop, values):
         lanes *= 2
     first0 = start - start % lanes
     n_blocks = (stop - first0 + lanes - 1) // lanes
-    # trig[0], trig[1]: cos and sin of each lane's steps; trig[2], trig[3]: of each block's angle.
-    trig = np.empty((4, curve.shape[2], lanes if lanes > n_blocks else n_blocks))
+    # Cosines and sines of each lane's steps, and of each block's angle.
+    by_lane = np.empty((2, curve.shape[2], lanes))
+    by_block = np.empty((2, curve.shape[2], n_blocks))
     for k in range(curve.shape[2]):
         f = curve[b, FREQUENCY, k]
-        sweep(0.0, f * step, lanes, trig[0, k], trig[1, k])
+        sweep(0.0, f * step, lanes, by_lane[0, k], by_lane[1, k])
         sweep(f * (first0 * step + curve[b, PHASE, k]), f * (lanes * step), n_blocks,
-              trig[2, k], trig[3, k])
-    _accumulate(curve, b, trig, lanes, first0, start, stop, values)
+              by_block[0, k], by_block[1, k])
+    _accumulate(curve, b, by_lane, by_block, first0, start, stop, values)
     if stop == n:
         values[n - 1] = curve_value(TWO_PI, curve, b)
 
 
-def _accumulate_numpy(curve, b, trig, lanes, first0, start, stop, values):
-    n_blocks = (stop - first0 + lanes - 1) // lanes
-    acc = np.zeros((n_blocks, lanes))
+def _accumulate_numpy(curve, b, by_lane, by_block, first0, start, stop, values):
+    acc = np.zeros((by_block.shape[2], by_lane.shape[2]))
     for k in range(curve.shape[2]):
         a = curve[b, AMPLITUDE, k]
-        acc += ((a * trig[3, k, :n_blocks])[:, None] * trig[0, k, :lanes]
-                + (a * trig[2, k, :n_blocks])[:, None] * trig[1, k, :lanes])
+        acc += ((a * by_block[1, k])[:, None] * by_lane[0, k]
+                + (a * by_block[0, k])[:, None] * by_lane[1, k])
     values[start:stop] = acc.reshape(-1)[start - first0:stop - first0]
 
 
 @formula(host=_accumulate_numpy)
-def _accumulate(curve, b, trig, lanes, first0, start, stop, values):
-    """The grid points ``[start, stop)`` from the tables ``trig`` of :func:`sample_grid`.
+def _accumulate(curve, b, by_lane, by_block, first0, start, stop, values):
+    """The grid points ``[start, stop)`` from the tables of :func:`sample_grid`.
 
     Terms are added in the order of the sinusoids, as rsgt adds them, and the
     loop over a block's lanes vectorises (on the host, numpy does every block
     at once, with the same operations on each value).
     """
+    lanes = by_lane.shape[2]
     acc = np.empty(lanes)
-    for block in range((stop - first0 + lanes - 1) // lanes):
+    for block in range(by_block.shape[2]):
         first = first0 + block * lanes
         for lane in range(lanes):
             acc[lane] = 0.0
         for k in range(curve.shape[2]):
             a = curve[b, AMPLITUDE, k]
-            sa = a * trig[3, k, block]
-            ca = a * trig[2, k, block]
-            cl = trig[0, k]
-            sl = trig[1, k]
+            sa = a * by_block[1, k, block]
+            ca = a * by_block[0, k, block]
+            cl = by_lane[0, k]
+            sl = by_lane[1, k]
             for lane in range(lanes):
                 acc[lane] += sa * cl[lane] + ca * sl[lane]
         if start <= first and first + lanes <= stop:  # a whole block

@@ -421,12 +421,13 @@ def run(fn, args, n_tasks, n_threads):
     """``fn(*args, t0, t1)`` over tasks ``[0, n_tasks)`` on up to ``n_threads`` threads.
 
     The tasks are split into equal contiguous ranges; the calling thread
-    takes the first.  Where another thread is using the pool the call runs on
-    the calling thread alone (the result is the same).
+    takes the first.  Where another thread is using the pool, or kernels run
+    as Python, the call runs on the calling thread alone (the result is the
+    same).
     """
     n_threads = min(n_threads, n_tasks)
     pool = _pool
-    if n_threads <= 1 or not pool.lock.acquire(blocking=False):
+    if n_threads <= 1 or not compiling() or not pool.lock.acquire(blocking=False):
         fn(*args, 0, n_tasks)
         return
     try:

@@ -42,6 +42,7 @@ from . import _validate
 from ._jit import thread_limit
 from ._optional import require
 from .batch import transform_batch
+from .warmup import preload
 
 torch = require("torch", "nnunet", "batchgenerators")
 _base = require("batchgeneratorsv2.transforms.base.basic_transform", "nnunet", "batchgenerators")
@@ -92,6 +93,9 @@ class SmoothGrayValueTransform(_base.ImageOnlyTransform):
         self.synchronize_channels = _validate.flag(synchronize_channels, "synchronize_channels")
         self.retain_stats = _validate.flag(retain_stats, "retain_stats")
         self.n_threads = _validate.positive_int(n_threads, "n_threads")
+        # nnU-Net's images are float32: its workers, forked later, find those kernels
+        # in memory.
+        preload(("float32",), "float32")
 
     def get_parameters(self, **data_dict) -> dict:
         """Channels to transform and the seed of their curves, from torch's generator."""

@@ -33,6 +33,7 @@ import numpy as np
 from . import _validate
 from ._optional import require
 from .batch import transform_batch
+from .warmup import preload
 
 _transforms = require("monai.transforms", "monai", "monai")
 _utils = require("monai.utils", "monai", "monai")
@@ -56,6 +57,9 @@ class _Options:
                                                min_max_val, _tensors.numpy_output(dtype))
         self.dtype = self.options.dtype
         self.curves = None
+        # MONAI loads images as float32: DataLoader workers forked later find
+        # those kernels in memory.
+        preload(("float32",), self.dtype)
 
     def _transform(self, rows, seed, keys=None):
         """``rows`` transformed: a numpy array, or a tensor left on its device."""

@@ -58,8 +58,9 @@ FULL_TABLE_MIN = 16
 CHUNK = _cpu.CHUNK
 #: The facade samples rsgt's integer ranges of up to this many values exactly as rsgt does.
 EXACT_MAX = 1 << 22
-#: ... and computes its table in numpy, as rsgt does, up to this many entries.
-EXACT_HOST = 1 << 11
+#: ... and computes its table in numpy, as rsgt does, up to this many entries (numpy
+#: spends about 10 ns a sine, the compiled sampling about one a point).
+EXACT_HOST = 64
 #: Table indices of a range's low end are kept within this bound (the tables
 #: are at most 65536 wide, so nothing changes but the arithmetic stays exact).
 _FAR = float(1 << 40)
@@ -531,7 +532,7 @@ def _numpy_curves(kind):
                                 for p in picks)
         else:
             values = np.zeros(n)  # every entry unsafe: all recomputed in compiled code
-            _cpu.round_table(curve, values, np.inf, np.empty(n, np.float32),
+            _cpu.round_table(curve, values, np.zeros(2), np.inf, np.empty(n, np.float32),
                              np.empty(n, np.int64), True)
             _checks[kind] = bool(np.array_equal(values, exact))
     return _checks[kind]
@@ -558,11 +559,11 @@ def rsgt_table(curve, n_points, out_dtype):
         return stored(python(normalized)(y, y.min(), y.max()), out_dtype)
     error = SAMPLE_ERROR * sum(abs(a) * (2.0 + f) for f, a in
                                zip(curve[0, FREQUENCY].tolist(), curve[0, AMPLITUDE].tolist()))
-    values = _cpu.sample_curve(curve, n_points)
+    values, extrema = _cpu.sample_curve(curve, n_points)
     table = np.empty(n_points, np.uint16 if out_dtype == np.float16 else out_dtype)
     unsafe = np.empty(n_points, np.int64)
     compiled = _numpy_curves("compiled")
-    unsafe = unsafe[:_cpu.round_table(curve, values, error, table, unsafe, compiled)]
+    unsafe = unsafe[:_cpu.round_table(curve, values, extrema, error, table, unsafe, compiled)]
     if not compiled:
         # Every exact sample lies within the extrema and the unsafe ones include
         # both extrema, so their own extrema are the table's.
@@ -698,7 +699,8 @@ def signatures_of_normalizations(in_dtype, out_dtype):
                   ("collect_kernel", (one, _array(signed, 1), _array(np.int64, 1), i64,
                                       _array(np.int64, 1), _array(np.int64, 1), i64, i64))]
     if out_dtype != np.float64:
-        found.append(("round_table", (_array(np.float64, 3), _array(np.float64, 1), f64,
+        found.append(("round_table", (_array(np.float64, 3), _array(np.float64, 1),
+                                      _array(np.float64, 1), f64,
                                       _array(table, 1), _array(np.int64, 1),
                                       numba.types.boolean)))
     found = [(name, _cpu.KERNELS[name], types) for name, types in found]

@@ -19,6 +19,7 @@ from __future__ import annotations
 from . import _validate
 from ._optional import require
 from .batch import transform_batch
+from .warmup import preload
 
 _tio = require("torchio", "torchio", "torchio")
 torch = require("torch", "torchio", "torchio")
@@ -74,6 +75,9 @@ class RandomSmoothGrayValue(_tio.transforms.augmentation.RandomTransform,
         (self.n_sinusoids, self.min_frequency, self.max_frequency, self.min_max_val,
          self.dtype) = _check(n_sinusoids, min_frequency, max_frequency, min_max_val, dtype)
         self.channel_wise = bool(channel_wise)
+        # TorchIO's images are float32: loader workers forked later find those kernels
+        # in memory.
+        preload(("float32",), self.dtype)
 
     def apply_transform(self, subject):
         """Draw a seed per image and apply :class:`SmoothGrayValue` with them."""

@@ -100,11 +100,12 @@ def warmup(dtypes: Iterable = DTYPES, out_dtypes: Iterable = ("float32",)) -> Wa
 
 
 def preload(dtypes: Iterable = ("float32",), out_dtype="float32") -> int:
-    """Load the transforms' kernels for ``dtypes`` that numba's cache holds; compile nothing.
+    """Load the transforms' kernels for ``dtypes`` that numba's cache holds.
 
     A process forked afterwards (a PyTorch DataLoader worker, say) inherits
     them, so its first call need not load them itself.  Loading starts no
-    thread.
+    thread.  Nothing is compiled, unless the cache holds a kernel for other
+    argument types only; a pair of dtypes is looked at once per process.
 
     Parameters
     ----------
@@ -120,11 +121,18 @@ def preload(dtypes: Iterable = ("float32",), out_dtype="float32") -> int:
     """
     if not _jit.compiling():
         return 0
-    dtypes = [input_dtype(d, "dtypes") for d in dtypes]
+    out_dtype = output_dtype(out_dtype)
+    dtypes = [d for d in (input_dtype(d, "dtypes") for d in dtypes)
+              if (d, out_dtype) not in _preloaded]
     loaded = 0
-    for entries in _signatures(dtypes, [output_dtype(out_dtype)], everything=False).values():
+    for dtype, entries in _signatures(dtypes, [out_dtype], everything=False).items():
         for kernel, types in entries:
             if _jit.in_cache(kernel):
                 kernel.compile(types)
                 loaded += 1
+        _preloaded.add((dtype, out_dtype))
     return loaded
+
+
+#: The ``(input dtype, output dtype)`` pairs :func:`preload` has been through.
+_preloaded: set = set()
