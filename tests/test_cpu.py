@@ -151,9 +151,8 @@ def test_tables_on_several_threads_give_the_one_thread_bits(dtype, monkeypatch):
     with thread_limit(1):
         expected, curves = rsgt_fast.transform_batch(x, rng=4, return_curves=True)
     calls = []
-    run = _jit.run
-    monkeypatch.setattr(_cpu, "run", lambda fn, args, n, t: calls.append((fn, t)) or run(
-        fn, args, n, 4))  # every call, tables included, on four threads
+    monkeypatch.setattr(_cpu, "run", lambda fn, args, n, work: calls.append((fn, work)) or
+                        _jit.spread(fn, args, n, 4))  # every call, tables included, on four
     out, again = rsgt_fast.transform_batch(x, rng=4, return_curves=True)
     assert [fn for fn, _ in calls][1] is _cpu.sample_grids
     np.testing.assert_array_equal(out, expected)
@@ -168,9 +167,8 @@ def test_small_rows_on_several_threads_give_the_one_thread_bits(min_max_val, out
     with thread_limit(1):
         serial = rsgt_fast.transform_batch(x, rng=6, dtype=out_dtype, min_max_val=min_max_val)
     calls = []
-    run = _jit.run
-    monkeypatch.setattr(_cpu, "run", lambda fn, args, n, t: calls.append(fn) or run(
-        fn, args, n, 3))
+    monkeypatch.setattr(_cpu, "run", lambda fn, args, n, work: calls.append(fn) or
+                        _jit.spread(fn, args, n, 3))
     out = rsgt_fast.transform_batch(x, rng=6, dtype=out_dtype, min_max_val=min_max_val)
     assert calls == [_cpu.small_index_rows]  # one call for the whole batch
     np.testing.assert_array_equal(out.view(np.uint8), serial.view(np.uint8))

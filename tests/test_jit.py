@@ -41,7 +41,7 @@ needs_threads = pytest.mark.skipif(
 @pytest.mark.parametrize("n_tasks", [1, 2, 7, 100])
 def test_every_task_runs_once_whatever_the_threads(n_threads, n_tasks):
     out = np.full(n_tasks, -1.0)
-    _jit.run(record_tasks, (out, 100), n_tasks, n_threads)
+    _jit.spread(record_tasks, (out, 100), n_tasks, n_threads)
     np.testing.assert_array_equal(out, np.arange(n_tasks))
 
 
@@ -50,8 +50,8 @@ def test_every_task_runs_once_whatever_the_threads(n_threads, n_tasks):
 def test_an_error_in_any_part_reaches_the_caller_and_the_pool_goes_on(bad):
     out = np.zeros(100)
     with pytest.raises(ValueError, match="task failed"):
-        _jit.run(fail_on, (out, bad), 100, 2)
-    _jit.run(record_tasks, (out, 10), 100, 2)
+        _jit.spread(fail_on, (out, bad), 100, 2)
+    _jit.spread(record_tasks, (out, 10), 100, 2)
     np.testing.assert_array_equal(out, np.arange(100))
 
 
@@ -64,7 +64,7 @@ def test_calls_from_many_threads_share_the_pool_and_each_gets_its_result():
         try:
             for _ in range(20):
                 out[:] = -1
-                _jit.run(record_tasks, (out, 2000), 64, 2)
+                _jit.spread(record_tasks, (out, 2000), 64, 2)
                 assert (out == np.arange(64)).all()
         except Exception as exc:  # reported below
             errors.append(exc)
@@ -80,10 +80,10 @@ def test_calls_from_many_threads_share_the_pool_and_each_gets_its_result():
 @needs_threads
 def test_helpers_that_slept_wake_for_the_next_call():
     out = np.zeros(16)
-    _jit.run(record_tasks, (out, 10), 16, 2)
+    _jit.spread(record_tasks, (out, 10), 16, 2)
     threading.Event().wait(0.05)  # long enough for the helper to stop spinning and sleep
     out[:] = -1
-    _jit.run(record_tasks, (out, 10), 16, 2)
+    _jit.spread(record_tasks, (out, 10), 16, 2)
     np.testing.assert_array_equal(out, np.arange(16))
 
 

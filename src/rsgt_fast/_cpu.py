@@ -35,7 +35,7 @@ from ._formulas import (
     half_value, key_code,
     normalized, order_key, percentile_scaled, place, place_integer, rounded, sample_grid, store,
 )
-from ._jit import OPTIONS, formula, in_cache, kernel, python, run, seconds_from_env, threads
+from ._jit import OPTIONS, formula, in_cache, kernel, python, run, seconds_from_env
 from ._layout import (
     BASE, CLIP_HI, CLIP_LO, DENSE, HI, LAST, LO, POINTS, SCALE, UNIT, UNIT_LO, YMAX, YMIN,
 )
@@ -135,7 +135,7 @@ def _row_keys(x, code):
     """Per-row ``(B, 2)`` smallest and largest order key of rows ``x`` (signed patterns)."""
     n_chunks, n_tasks = _chunked(x)
     parts = np.empty((n_tasks, 2), x.dtype)
-    run(scan, (x, code, CHUNK, parts), n_tasks, threads(x.size))
+    run(scan, (x, code, CHUNK, parts), n_tasks, x.size)
     if n_chunks == 1:
         return parts
     parts = parts.reshape(x.shape[0], n_chunks, 2)
@@ -283,12 +283,14 @@ def _curve_work(curve, grid):
     return 8 * curve.shape[2] * int(grid[:, POINTS].sum())
 
 
-def sample_curves(curve, grid, values, extrema, n_threads=None):
-    """:func:`sample_grids` for every element, compiled or on the host (:func:`curves_compiled`)."""
+def sample_curves(curve, grid, values, extrema, work):
+    """:func:`sample_grids` for every element, compiled or on the host (:func:`curves_compiled`).
+
+    ``work`` is what the call costs, for :func:`._jit.run`.
+    """
     n_rows = grid.shape[0]
     if curves_compiled():
-        run(sample_grids, (curve, grid, values, extrema), n_rows,
-            threads(_curve_work(curve, grid)) if n_threads is None else n_threads)
+        run(sample_grids, (curve, grid, values, extrema), n_rows, work)
         return
     start = time.perf_counter()
     python(sample_grids)(curve, grid, values, extrema, 0, n_rows)
@@ -303,8 +305,8 @@ def tables(plan, curve, table_dtype):
     working float type instead.  Fills ``plan.extrema``.
     """
     n_rows = plan.grid.shape[0]
-    n_threads = threads(_curve_work(curve, plan.grid) + n_rows * plan.width)
-    sample_curves(curve, plan.grid, plan.values, plan.extrema, n_threads)
+    work = _curve_work(curve, plan.grid) + n_rows * plan.width
+    sample_curves(curve, plan.grid, plan.values, plan.extrema, work)
     if plan.table == "interp":
         table = np.empty((n_rows, plan.width),
                          np.complex64 if plan.place.dtype == np.float32 else np.complex128)
@@ -316,7 +318,7 @@ def tables(plan, curve, table_dtype):
                                          plan.entries, table)
         else:
             fill, args = index_tables, (plan.values, plan.grid, plan.extrema, table)
-    run(fill, args, n_rows, n_threads)
+    run(fill, args, n_rows, work)
     return table
 
 
@@ -436,7 +438,7 @@ def map_voxels(plan, x2, table, out2):
         fn, args = interpolate_integers, (x2, plan.clip, plan.place, table, out2, CHUNK)
     else:
         fn, args = interpolate, (x2, plan.place, table, out2, CHUNK)
-    run(fn, args, n_tasks, threads(x2.size))
+    run(fn, args, n_tasks, x2.size)
 
 
 # ------------------------------------------------------------------ small elements
@@ -488,7 +490,7 @@ def small_rows(x2, curve, own, ranges, extrema, out2):
     else:
         points = int((ranges[:, 1] - ranges[:, 0]).sum()) + x2.shape[0]
     run(small_index_rows, (x2, curve, own, ranges, extrema, out2), x2.shape[0],
-        threads(x2.size + 8 * curve.shape[2] * points))
+        x2.size + 8 * curve.shape[2] * points)
 
 
 # ------------------------------------------------------------------ rsgt's one curve
@@ -501,7 +503,7 @@ def sample_curve(curve, n):
     """
     values = np.empty((1, n))
     extrema = np.empty((1, 2))
-    sample_curves(curve, np.array([[n, 0]]), values, extrema, threads(8 * curve.shape[2] * n))
+    sample_curves(curve, np.array([[n, 0]]), values, extrema, 8 * curve.shape[2] * n)
     return values[0], extrema[0]
 
 
@@ -617,8 +619,7 @@ def ct_kernel(x, consts, out, chunk, t0, t1):
 def ct_float(x2, out2):
     """:func:`ct_kernel` over float rows ``x2``."""
     _, n_tasks = _chunked(x2)
-    run(ct_kernel, (x2, np.array([1000, 0, 4096], x2.dtype), out2, CHUNK), n_tasks,
-        threads(x2.size))
+    run(ct_kernel, (x2, np.array([1000, 0, 4096], x2.dtype), out2, CHUNK), n_tasks, x2.size)
 
 
 @kernel
@@ -650,7 +651,7 @@ def mr_affine(x2, p5, p95, cast_float32, out2):
     _, n_tasks = _chunked(x2)
     halve = not np.isfinite(p95 - p5)
     bounds = np.array([p5, p95, float(cast_float32), float(halve)])
-    run(mr_kernel, (x2, bounds, out2, CHUNK), n_tasks, threads(x2.size))
+    run(mr_kernel, (x2, bounds, out2, CHUNK), n_tasks, x2.size)
 
 
 @kernel
@@ -700,13 +701,12 @@ def collect_kernel(x, code, bins, target, starts, keys, t0, t1):
 
 def key_histogram(x1, code, bins, hist):
     """:func:`histogram_kernel`: one part of ``x1`` per row of ``hist``."""
-    run(histogram_kernel, (x1, code, bins, hist), hist.shape[0], threads(x1.size))
+    run(histogram_kernel, (x1, code, bins, hist), hist.shape[0], x1.size)
 
 
 def collect_bin(x1, code, bins, target, starts, keys):
     """:func:`collect_kernel`: the keys of bin ``target``, part by part."""
-    run(collect_kernel, (x1, code, bins, target, starts, keys), starts.shape[0],
-        threads(x1.size))
+    run(collect_kernel, (x1, code, bins, target, starts, keys), starts.shape[0], x1.size)
 
 
 #: Every kernel, by name, for the planner's registry.

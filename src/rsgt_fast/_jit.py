@@ -44,7 +44,7 @@ import numpy as np
 from numba.extending import intrinsic
 
 __all__ = ["OPTIONS", "formula", "compiling", "python", "kernel", "in_cache", "seconds_from_env",
-           "spin", "cache_location", "thread_limit", "threads", "serial_reason", "run",
+           "spin", "cache_location", "thread_limit", "threads", "serial_reason", "run", "spread",
            "PARALLEL_WORK"]
 
 logger = logging.getLogger("rsgt_fast")
@@ -246,12 +246,20 @@ def thread_limit(n_threads: int | None) -> Iterator[None]:
 
 
 def _cores():
-    """Threads a call may use at most: numba's setting and the CPUs this process may use."""
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
-        usable = os.cpu_count() or 1
-    return max(1, min(numba.config.NUMBA_NUM_THREADS, usable))
+    """Threads a call may use at most: numba's setting and the CPUs this process may use.
+
+    Read once per process.
+    """
+    if not _core_count:
+        try:
+            usable = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):  # pragma: no cover - not Linux
+            usable = os.cpu_count() or 1
+        _core_count.append(max(1, min(numba.config.NUMBA_NUM_THREADS, usable)))
+    return _core_count[0]
+
+
+_core_count: list[int] = []
 
 
 def _in_torch_worker():
@@ -411,13 +419,22 @@ def _after_fork_in_child():
     # Threads do not survive a fork, and a lock held by one of the parent's
     # threads at that moment would stay held forever.
     _pool = _Pool()
+    _core_count.clear()
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def run(fn, args, n_tasks, n_threads):
+def run(fn, args, n_tasks, work):
+    """``fn(*args, t0, t1)`` over tasks ``[0, n_tasks)``, on the threads ``work`` earns.
+
+    ``work`` is in values read, or their equivalent (see :func:`threads`).
+    """
+    spread(fn, args, n_tasks, threads(work) if n_tasks > 1 else 1)
+
+
+def spread(fn, args, n_tasks, n_threads):
     """``fn(*args, t0, t1)`` over tasks ``[0, n_tasks)`` on up to ``n_threads`` threads.
 
     The tasks are split into equal contiguous ranges; the calling thread

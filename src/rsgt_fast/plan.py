@@ -419,21 +419,21 @@ def _plan(dtype, kind, curve, bounds, on_ints, table, work, integer):
         clip = np.zeros((n_rows, 2), dtype)
     return Plan(table, width, grid, np.empty((n_rows, max(points))), np.empty((n_rows, 2)),
                 np.array(place, work), clip,
-                _entries(dtype, kind == "half") if table == "lookup" else None,
+                _values(dtype, kind) if table == "lookup" else None,
                 offset, kind == "half", integer)
 
 
 @functools.cache
-def _entries(dtype, half):
-    """The input value of each lookup-table entry of an 8/16-bit dtype (float16 patterns)."""
-    if half:
-        values = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.float16)
-        with np.errstate(invalid="ignore"):
-            values = values.astype(np.float64)
-        values[~np.isfinite(values)] = 0.0  # inf/nan patterns never occur in checked input
-        return values
-    info = np.iinfo(dtype)
-    return np.arange(int(info.min), int(info.max) + 1, dtype=np.float64)
+def _values(dtype, kind, cast=np.dtype(np.float64)):
+    """Every value an 8/16-bit integer (or float16) row can hold, as float64.
+
+    In bit-pattern order, cast to ``cast`` first; non-finite float16 patterns,
+    which checked input never holds, come as 0.
+    """
+    with np.errstate(invalid="ignore", over="ignore"):
+        values = _full_table(dtype, kind).astype(cast).astype(np.float64)
+    values[~np.isfinite(values)] = 0.0
+    return values
 
 
 # ---------------------------------------------------------------- given tables
@@ -494,11 +494,14 @@ def facade(x2, kind, min_max_val, draw, out2, out_dtype):
         table = rsgt_table(curve, hi - lo + 1, out_dtype)
         width = 1 << (8 * x2.dtype.itemsize)
         if x2.dtype.itemsize <= 2 and x2.size >= FULL_TABLE_MIN * width:
-            # An entry per value the dtype holds: table index of value v is v - dmin.
-            dmin = int_limits(x2.dtype)[0]
-            far = len(table) + width  # beyond this the range starts before or after every entry
-            first = min(max(lo - dmin, -far), far)
-            full = table[np.clip(np.arange(width) - first, 0, len(table) - 1)][None]
+            # An entry per value the dtype holds (value v at v - dmin): the table where
+            # the range covers the value, its ends repeated outside.
+            first = lo - int_limits(x2.dtype)[0]
+            full = np.empty((1, width), table.dtype)
+            start, stop = min(max(first, 0), width), min(max(first + len(table), 0), width)
+            full[0, :start] = table[0]
+            full[0, start:stop] = table[start - first:stop - first]
+            full[0, stop:] = table[-1]
             _cpu.map_voxels(_given(full, 1, x2.dtype), x2, full, out2)
         else:
             (clip,) = clamped_bounds(x2.dtype, [(lo, hi)])
@@ -584,19 +587,31 @@ def normalize_ct(x2, kind, out2, out_dtype):
     """
     if kind != "int":
         ranges(x2, kind, None, "image")  # NaN or Inf raise here
-    if kind == "half" or (kind == "int" and x2.dtype.itemsize <= 2):
-        values = _full_table(x2.dtype, kind)
-        with np.errstate(over="ignore", invalid="ignore"):  # inf/nan patterns never occur
-            shifted = np.clip(values + (np.float16(1000) if kind == "half" else 1000), 0, 4096)
-        table = _lut(shifted.astype(out_dtype) / 4096, out_dtype)
-        _cpu.map_voxels(_given(table, 1, x2.dtype), x2, table, out2)
-    elif kind == "int":
-        (clip,) = clamped_bounds(x2.dtype, [(-1000, 3096)])
-        table = _lut(np.arange(4097).astype(out_dtype) / 4096, out_dtype)
-        plan = _given(table, 1, x2.dtype, clip, min(max(clip[0] + 1000, 0), 4096))
-        _cpu.map_voxels(plan, x2, table, out2)
+    if kind == "half" or kind == "int":
+        table = _ct_table(x2.dtype, kind, out_dtype)
+        if kind == "half" or x2.dtype.itemsize <= 2:
+            _cpu.map_voxels(_given(table, 1, x2.dtype), x2, table, out2)
+        else:
+            (clip,) = clamped_bounds(x2.dtype, [(-1000, 3096)])
+            plan = _given(table, 1, x2.dtype, clip, min(max(clip[0] + 1000, 0), 4096))
+            _cpu.map_voxels(plan, x2, table, out2)
     else:
         _cpu.ct_float(x2, out2)
+
+
+@functools.cache
+def _ct_table(dtype, kind, out_dtype):
+    """The CT window as a table, in rsgt's steps and roundings.
+
+    Of every value an 8/16-bit (or float16) row can hold, else of the 4097
+    integers from -1000 to 3096.
+    """
+    if kind == "half" or dtype.itemsize <= 2:
+        values = _full_table(dtype, kind)
+        with np.errstate(over="ignore", invalid="ignore"):  # inf/nan patterns never occur
+            shifted = np.clip(values + (np.float16(1000) if kind == "half" else 1000), 0, 4096)
+        return _lut(shifted.astype(out_dtype) / 4096, out_dtype)
+    return _lut(np.arange(4097).astype(out_dtype) / 4096, out_dtype)
 
 
 def normalize_mr(x2, kind, out2, out_dtype):
@@ -609,9 +624,7 @@ def normalize_mr(x2, kind, out2, out_dtype):
     dtype = np.dtype(np.float16) if kind == "half" else x2.dtype
     p5, p95 = _cpu.percentiles(x2[0], dtype, out_dtype)
     if kind == "half" or (kind == "int" and x2.dtype.itemsize <= 2):
-        with np.errstate(invalid="ignore", over="ignore"):  # unused nan/inf patterns
-            values = _full_table(x2.dtype, kind).astype(out_dtype).astype(np.float64)
-        values[~np.isfinite(values)] = 0.0
+        values = _values(x2.dtype, kind, out_dtype)
         table = _lut(python(percentile_scaled)(values, p5, p95), out_dtype)
         _cpu.map_voxels(_given(table, 1, x2.dtype), x2, table, out2)
     else:
