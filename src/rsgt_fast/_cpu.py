@@ -31,9 +31,9 @@ import numpy as np
 from numba.extending import overload
 
 from ._formulas import (
-    KEY_SIGNED, clamp, curve_value, decode_keys, extremes, grid_extrema, grid_point, half_bits,
-    half_value, key_code,
-    normalized, order_key, percentile_scaled, place, place_integer, rounded, sample_grid, store,
+    KEY_SIGNED, TWO_PI, clamp, curve_value, decode_keys, extremes, grid_extrema, grid_point,
+    half_bits, half_value, key_code, normalized, order_key, percentile_scaled, place,
+    place_integer, rounded, sample_grid, store,
 )
 from ._jit import OPTIONS, formula, in_cache, kernel, python, run, seconds_from_env
 from ._layout import (
@@ -84,21 +84,30 @@ def _key_extremes(values, code):
 
 
 @kernel
-def scan(x, code, chunk, parts, t0, t1):
+def scan(x, chunk, parts, t0, t1):
+    """Smallest and largest value of each task's chunk of signed integers ``x``.
+
+    They go into ``parts[task]``; signed integers are their own order keys, and
+    their min and max vectorise.
+    """
+    n_chunks = (x.shape[1] + chunk - 1) // chunk
+    for t in range(t0, t1):
+        b, start, stop = task_span(t, n_chunks, chunk, x.shape[1])
+        parts[t, 0], parts[t, 1] = extremes(x[b, start:stop])
+
+
+@kernel
+def scan_keys(x, code, chunk, parts, t0, t1):
     """Smallest and largest order key of each task's chunk of ``x`` into ``parts[task]``.
 
     ``x`` holds the values' bit patterns read as signed integers of their
-    width: signed integers are their own keys, so their min and max
-    vectorise with no per-value arithmetic.
+    width (unsigned integers and floats); ``code`` is the key's kind,
+    magnitude and shift.
     """
     n_chunks = (x.shape[1] + chunk - 1) // chunk
-    signed = code[0] == KEY_SIGNED
     for t in range(t0, t1):
         b, start, stop = task_span(t, n_chunks, chunk, x.shape[1])
-        if signed:
-            parts[t, 0], parts[t, 1] = extremes(x[b, start:stop])
-        else:
-            parts[t, 0], parts[t, 1] = _key_extremes(x[b, start:stop], code)
+        parts[t, 0], parts[t, 1] = _key_extremes(x[b, start:stop], code)
 
 
 @functools.cache
@@ -135,7 +144,10 @@ def _row_keys(x, code):
     """Per-row ``(B, 2)`` smallest and largest order key of rows ``x`` (signed patterns)."""
     n_chunks, n_tasks = _chunked(x)
     parts = np.empty((n_tasks, 2), x.dtype)
-    run(scan, (x, code, CHUNK, parts), n_tasks, x.size)
+    if code[0] == KEY_SIGNED:
+        run(scan, (x, CHUNK, parts), n_tasks, x.size)
+    else:
+        run(scan_keys, (x, code, CHUNK, parts), n_tasks, x.size)
     if n_chunks == 1:
         return parts
     parts = parts.reshape(x.shape[0], n_chunks, 2)
@@ -496,6 +508,20 @@ def small_rows(x2, curve, own, ranges, extrema, out2):
 # ------------------------------------------------------------------ rsgt's one curve
 
 
+def host_samples(curve, n):
+    """The samples rsgt takes of curve 0 on ``n`` points, by numpy, while the host samples.
+
+    That is while :func:`curves_compiled` says no (the time counts towards
+    compiling them); else ``None``.
+    """
+    if curves_compiled():
+        return None
+    start = time.perf_counter()
+    y = python(curve_value)(np.linspace(0, TWO_PI, n), curve, 0)
+    _host_curves["seconds"] += time.perf_counter() - start
+    return y
+
+
 def sample_curve(curve, n):
     """Raw curve 0 on ``n`` grid points, and the samples' extrema.
 
@@ -711,7 +737,8 @@ def collect_bin(x1, code, bins, target, starts, keys):
 
 #: Every kernel, by name, for the planner's registry.
 KERNELS = {
-    "scan": scan, "sample_grids": sample_grids, "lookup_tables": lookup_tables,
+    "scan": scan, "scan_keys": scan_keys, "sample_grids": sample_grids,
+    "lookup_tables": lookup_tables,
     "index_tables": index_tables, "pair_tables": pair_tables, "lookup": lookup,
     "lookup_index": lookup_index, "interpolate": interpolate,
     "interpolate_integers": interpolate_integers, "small_index_rows": small_index_rows,

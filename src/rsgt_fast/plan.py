@@ -554,11 +554,17 @@ def rsgt_table(curve, n_points, out_dtype):
     that error could matter (``_cpu.round_table``: at the samples that may be
     an extremum and at the entries whose rounding it could change, a few per
     thousand), in compiled code where its sines are numpy's, else in numpy.
+    While curves are sampled on the host (``_cpu.curves_compiled``), tables of
+    up to ``GRID_MAX`` entries are computed as rsgt computes them.
     """
     exact = python(curve_value)
+    y = None
     if (n_points <= EXACT_HOST or out_dtype == np.float64
             or not _numpy_curves("pointwise")):
         y = exact(np.linspace(0, TWO_PI, n_points), curve, 0)
+    elif n_points <= GRID_MAX:
+        y = _cpu.host_samples(curve, n_points)  # while curves are sampled on the host
+    if y is not None:
         return stored(python(normalized)(y, y.min(), y.max()), out_dtype)
     error = SAMPLE_ERROR * sum(abs(a) * (2.0 + f) for f, a in
                                zip(curve[0, FREQUENCY].tolist(), curve[0, AMPLITUDE].tolist()))
@@ -657,7 +663,8 @@ def signatures(in_dtype, out_dtype):
     grid, values, f64_2 = _array(np.int64), _array(np.float64), _array(np.float64)
     signed = np.dtype(f"int{8 * view.itemsize}")
     found = [("spin", (_array(np.int64, 1), i64, i64, i64)),
-             ("scan", (_array(signed), _array(signed, 1), i64, _array(signed), i64, i64)),
+             ("scan", (_array(signed), i64, _array(signed), i64, i64)) if dtype.kind == "i" else
+             ("scan_keys", (_array(signed), _array(signed, 1), i64, _array(signed), i64, i64)),
              ("sample_grids", (_array(np.float64, 3), grid, values, f64_2, i64, i64))]
     narrow = kind == "half" or (kind == "int" and view.itemsize <= 2)
     if narrow:

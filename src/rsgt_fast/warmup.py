@@ -17,9 +17,12 @@ DataLoader workers forked afterwards start with the kernels in memory.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterable
 from typing import NamedTuple
+
+from numba.core import event
 
 from . import _jit, plan
 from ._validate import input_dtype, output_dtype
@@ -104,8 +107,9 @@ def preload(dtypes: Iterable = ("float32",), out_dtype="float32") -> int:
 
     A process forked afterwards (a PyTorch DataLoader worker, say) inherits
     them, so its first call need not load them itself.  Loading starts no
-    thread.  Nothing is compiled, unless the cache holds a kernel for other
-    argument types only; a pair of dtypes is looked at once per process.
+    thread, and nothing is compiled (a compilation numba would start after
+    missing the cache is stopped through numba's event API); a pair of dtypes
+    is looked at once per process.
 
     Parameters
     ----------
@@ -125,13 +129,38 @@ def preload(dtypes: Iterable = ("float32",), out_dtype="float32") -> int:
     dtypes = [d for d in (input_dtype(d, "dtypes") for d in dtypes)
               if (d, out_dtype) not in _preloaded]
     loaded = 0
-    for dtype, entries in _signatures(dtypes, [out_dtype], everything=False).items():
-        for kernel, types in entries:
-            if _jit.in_cache(kernel):
-                kernel.compile(types)
-                loaded += 1
-        _preloaded.add((dtype, out_dtype))
+    with event.install_listener("numba:compile", _LoadOnly()):
+        for dtype, entries in _signatures(dtypes, [out_dtype], everything=False).items():
+            for kernel, types in entries:
+                if _jit.in_cache(kernel):
+                    try:
+                        kernel.compile(types)
+                        loaded += 1
+                    except _NotCached:
+                        pass
+            _preloaded.add((dtype, out_dtype))
     return loaded
+
+
+class _NotCached(Exception):
+    """Stops a compilation that :func:`preload` would have started."""
+
+
+class _LoadOnly(event.Listener):
+    """Stops the compilations this thread starts, so that only what the cache holds loads.
+
+    numba raises its compile event after a cache miss only.
+    """
+
+    def __init__(self):
+        self.thread = threading.get_ident()
+
+    def on_start(self, ev):
+        if threading.get_ident() == self.thread:
+            raise _NotCached
+
+    def on_end(self, ev):
+        pass
 
 
 #: The ``(input dtype, output dtype)`` pairs :func:`preload` has been through.
