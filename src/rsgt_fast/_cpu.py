@@ -54,7 +54,8 @@ def task_span(task, n_chunks, chunk, length):
     """Row and ``[start, stop)`` of task ``task`` (chunk ``task % n_chunks`` of its row)."""
     b = task // n_chunks
     start = (task - b * n_chunks) * chunk
-    return b, start, min(start + chunk, length)
+    stop = start + chunk
+    return b, start, stop if stop < length else length
 
 
 def _chunked(x2, chunk=CHUNK):
@@ -198,8 +199,8 @@ def lookup_tables(values, grid, extrema, place_, entries, table, t0, t1):
         width = row.shape[0]
         if grid[b, DENSE] == 0:
             first = int(place_[b, BASE])
-            start = min(max(first, 0), width)
-            stop = min(max(first + g, 0), width)
+            start = 0 if first < 0 else (width if first > width else first)
+            stop = 0 if first + g < 0 else (width if first + g > width else first + g)
             for k in range(start, stop):
                 store(row, k, normalized(yb[k - first], ymin, ymax))
             if start > 0:
@@ -240,23 +241,27 @@ def index_tables(values, grid, extrema, table, t0, t1):
 
 @kernel
 def pair_tables(values, grid, extrema, pairs, t0, t1):
-    """``pairs[b, j]`` = (normalised grid value j, step to value j + 1) as one complex.
+    """(normalised grid value j, step to value j + 1) side by side, ``pairs[b, 2j:2j + 2]``.
 
-    One load then fetches both numbers an interpolation needs; the step is
-    zero from the last grid point on.
+    The interpolation reads each pair as one complex number, so one load
+    fetches both numbers it needs; the step is zero from the last grid point
+    on.  The arithmetic is in ``pairs``' float type.
     """
+    work = pairs.dtype.type
     for b in range(t0, t1):
         g = grid[b, POINTS]
         ymin = extrema[b, YMIN]
         ymax = extrema[b, YMAX]
         row = pairs[b]
-        previous = row.dtype.type(normalized(values[b, 0], ymin, ymax)).real
+        previous = work(normalized(values[b, 0], ymin, ymax))
         for j in range(1, g):
-            value = row.dtype.type(normalized(values[b, j], ymin, ymax)).real
-            row[j - 1] = complex(previous, value - previous)
+            value = work(normalized(values[b, j], ymin, ymax))
+            row[2 * j - 2] = previous
+            row[2 * j - 1] = value - previous
             previous = value
-        for j in range(g - 1, row.shape[0]):
-            row[j] = complex(previous, 0.0)
+        for j in range(g - 1, row.shape[0] // 2):
+            row[2 * j] = previous
+            row[2 * j + 1] = 0.0
 
 
 #: Seconds of curve sampling on the host after which :func:`sample_grids` is compiled
@@ -322,7 +327,8 @@ def tables(plan, curve, table_dtype):
     if plan.table == "interp":
         table = np.empty((n_rows, plan.width),
                          np.complex64 if plan.place.dtype == np.float32 else np.complex128)
-        fill, args = pair_tables, (plan.values, plan.grid, plan.extrema, table)
+        fill, args = pair_tables, (plan.values, plan.grid, plan.extrema,
+                                   table.view(table.real.dtype))
     else:
         table = np.empty((n_rows, plan.width), table_dtype)
         if plan.table == "lookup":
@@ -399,7 +405,7 @@ def interpolate(x, place_, pairs, out, chunk, t0, t1):
         last = place_[b, LAST]
         zero = unit - unit
         for first in range(0, stop - start, BLOCK):
-            m = min(BLOCK, stop - start - first)
+            m = stop - start - first if stop - start - first < BLOCK else BLOCK
             xs = xb[first:first + m]
             for i in range(m):
                 pos = min(place(xs[i] + zero, lo, hi, unit, unit_lo, scale), last)
@@ -426,7 +432,7 @@ def interpolate_integers(x, clip, place_, pairs, out, chunk, t0, t1):
         low = clip[b, CLIP_LO]
         high = clip[b, CLIP_HI]
         for first in range(0, stop - start, BLOCK):
-            m = min(BLOCK, stop - start - first)
+            m = stop - start - first if stop - start - first < BLOCK else BLOCK
             xs = xb[first:first + m]
             for i in range(m):
                 pos = place_integer(xs[i], low, high, base, unit, scale, last)
@@ -697,7 +703,7 @@ def histogram_kernel(x, code, bins, hist, t0, t1):
     sign_shift = x.itemsize * 8 - 1
     for p in range(t0, t1):
         hp = hist[p]
-        for i in range(p * per, min(n, (p + 1) * per)):
+        for i in range(p * per, n if n < (p + 1) * per else (p + 1) * per):
             k = order_key(x[i], kind, magnitude, sign_shift)
             hp[np.uint64((k >> shift) + offset)] += 1
 
@@ -718,7 +724,7 @@ def collect_kernel(x, code, bins, target, starts, keys, t0, t1):
     sign_shift = x.itemsize * 8 - 1
     for p in range(t0, t1):
         w = starts[p]
-        for i in range(p * per, min(n, (p + 1) * per)):
+        for i in range(p * per, n if n < (p + 1) * per else (p + 1) * per):
             k = order_key(x[i], kind, magnitude, sign_shift)
             if (k >> shift) + offset == target:
                 keys[w] = k

@@ -180,7 +180,8 @@ def _accumulate(curve, b, by_lane, by_block, first0, start, stop, values):
             for lane in range(lanes):
                 row[lane] = acc[lane]
         else:
-            for j in range(max(first, start), min(first + lanes, stop)):
+            for j in range(first if first > start else start,
+                           first + lanes if first + lanes < stop else stop):
                 values[j] = acc[j - first]
 
 
@@ -241,6 +242,14 @@ def _polish(curve, b, t_lo, t_hi, sign):
 
 
 @formula
+def _bracket(j, step):
+    """A grid step either side of grid point ``j``, within [0, 2*pi]."""
+    lo = (j - 1) * step
+    hi = (j + 1) * step
+    return (lo if lo > 0.0 else 0.0), (hi if hi < TWO_PI else TWO_PI)
+
+
+@formula
 def grid_extrema(curve, b, values, dense):
     """The extrema that scale curve ``b``, sampled on its grid into ``values``.
 
@@ -254,10 +263,8 @@ def grid_extrema(curve, b, values, dense):
         jlo = _first(values, ymin)
         jhi = _first(values, ymax)
         step = TWO_PI / (g - 1)
-        ymin = min(ymin, _polish(curve, b, max(jlo - 1, 0) * step,
-                                 min((jlo + 1) * step, TWO_PI), -1.0))
-        ymax = max(ymax, _polish(curve, b, max(jhi - 1, 0) * step,
-                                 min((jhi + 1) * step, TWO_PI), 1.0))
+        ymin = min(ymin, _polish(curve, b, *_bracket(jlo, step), -1.0))
+        ymax = max(ymax, _polish(curve, b, *_bracket(jhi, step), 1.0))
     return ymin, ymax
 
 

@@ -683,7 +683,7 @@ def signatures(in_dtype, out_dtype):
             pairs.append(np.float32)
         for work in pairs:
             pair = _array(np.complex64 if work == np.float32 else np.complex128)
-            found += [("pair_tables", (values, grid, f64_2, pair, i64, i64)),
+            found += [("pair_tables", (values, grid, f64_2, _array(work), i64, i64)),
                       ("interpolate", (x, _array(work), pair, out, i64, i64, i64))]
         if kind == "int":
             found.append(("interpolate_integers", (x, _array(view), f64_2,
