@@ -156,3 +156,13 @@ def rsgt_with_parameters(image, frequencies, amplitudes, offsets, **kwargs):
     draws = iter(np.stack([frequencies, amplitudes, offsets], axis=-1).ravel().tolist())
     with mock.patch.object(np.random, "uniform", lambda *args, **kw: next(draws)):
         return random_smooth_grayvalue_transform(image, n_sinusoids=len(frequencies), **kwargs)
+
+
+def random_curves(seed, count, n_sinusoids=4):
+    """Packed curve parameters ``(count, 3, n_sinusoids)`` over a wider spread than the
+    defaults draw (frequencies up to 6, amplitudes on ``[-1/f, 1/f)``)."""
+    rng = np.random.default_rng(seed)
+    f = rng.uniform(0.05, 6.0, (count, n_sinusoids))
+    a = rng.uniform(-1.0, 1.0, (count, n_sinusoids)) / f
+    o = rng.uniform(0, 2 * np.pi, (count, n_sinusoids))
+    return np.stack([f, a, o], axis=1)

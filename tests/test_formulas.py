@@ -17,15 +17,6 @@ from rsgt_fast._jit import python
 TWO_PI = 2 * math.pi
 
 
-def random_curves(seed, count, n_sinusoids=4):
-    """Packed curve parameters over a wider spread than the defaults draw."""
-    rng = np.random.default_rng(seed)
-    f = rng.uniform(0.05, 6.0, (count, n_sinusoids))
-    a = rng.uniform(-1.0, 1.0, (count, n_sinusoids)) / f
-    o = rng.uniform(0, 2 * np.pi, (count, n_sinusoids))
-    return np.stack([f, a, o], axis=1)
-
-
 @numba.njit
 def half_bits_of(values):
     out = np.empty(values.shape[0], np.uint16)
@@ -133,7 +124,7 @@ def test_half_value_decodes_every_finite_pattern():
 def test_the_host_curve_is_rsgts_arithmetic():
     """On arrays, the curve formula computes rsgt 1.1.0's samples bit for bit."""
     for n in (2, 17, 4096, 65537):
-        for curve in random_curves(n, 5):
+        for curve in naive.random_curves(n, 5):
             f, a, o = curve
             t = np.linspace(0, TWO_PI, n)
             expected = np.zeros_like(t)
@@ -145,7 +136,7 @@ def test_the_host_curve_is_rsgts_arithmetic():
 def test_compiled_and_host_curves_agree_where_numpys_sines_are_the_c_librarys():
     if not numpy_sines_are_the_c_librarys():
         pytest.skip("numpy's sin is not the C library's here")
-    curves = random_curves(3, 8)
+    curves = naive.random_curves(3, 8)
     t = np.random.default_rng(4).uniform(0, TWO_PI, 5000)
     for b in range(len(curves)):
         np.testing.assert_array_equal(curve_values_of(t, curves, b),
@@ -162,7 +153,7 @@ def test_grid_points_are_numpys_linspace(n):
 def test_sampled_grid_error_is_far_below_the_bound_the_facade_relies_on():
     worst = 0.0
     for n in (2, 3, 257, 4097, 70001, 1 << 20):
-        for curve in random_curves(n, 6 if n < 70001 else 2):
+        for curve in naive.random_curves(n, 6 if n < 70001 else 2):
             curve = curve[None]
             exact = python(F.curve_value)(np.linspace(0, TWO_PI, n), curve, 0)
             bound = F.SAMPLE_ERROR * np.sum(np.abs(curve[0, 1]) * (2 + curve[0, 0]))
@@ -176,7 +167,7 @@ def test_sampled_grid_error_is_far_below_the_bound_the_facade_relies_on():
 @pytest.mark.parametrize("n", [1, 2, 17, 1000, 4096, 65537, 70001])
 def test_the_host_grid_gives_the_compiled_bits(n):
     """The host samples grids with the same source (numpy over all blocks at once)."""
-    for curve in random_curves(n + 7, 4):
+    for curve in naive.random_curves(n + 7, 4):
         curve = curve[None]
         compiled = np.empty(n)
         host = np.empty(n)
@@ -191,7 +182,7 @@ def test_the_host_grid_gives_the_compiled_bits(n):
 
 
 def test_dense_extrema_are_those_of_the_continuous_curve():
-    for curve in random_curves(9, 20):
+    for curve in naive.random_curves(9, 20):
         values = np.empty(1025)
         python(F.sample_grid)(curve[None], 0, 1025, 0, 1025, values)
         ymin, ymax = python(F.grid_extrema)(curve[None], 0, values, True)

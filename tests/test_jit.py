@@ -150,3 +150,14 @@ def test_a_forked_child_gets_a_pool_of_its_own():
 
 def test_in_cache_is_false_for_code_compiled_in_memory():
     assert not _jit.in_cache(numba.njit(lambda x: x))
+
+
+@needs_threads
+def test_the_pool_keeps_no_reference_to_a_calls_arrays():
+    import weakref
+
+    out = np.zeros(64)
+    ref = weakref.ref(out)
+    _jit.spread(record_tasks, (out, 10), 64, 2)
+    del out
+    assert ref() is None  # freed as soon as the caller lets go of it

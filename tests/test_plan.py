@@ -138,14 +138,6 @@ def test_elements_needing_different_tables_go_in_groups():
 # ---------------------------------------------------------------- rsgt's table
 
 
-def random_curves(seed, count, n_sinusoids=4):
-    rng = np.random.default_rng(seed)
-    f = rng.uniform(0.05, 6.0, (count, n_sinusoids))
-    a = rng.uniform(-1.0, 1.0, (count, n_sinusoids)) / f
-    o = rng.uniform(0, 2 * np.pi, (count, n_sinusoids))
-    return np.stack([f, a, o], axis=1)
-
-
 @pytest.mark.parametrize("out_dtype", ["float32", "float16"])
 @pytest.mark.parametrize("compiled", [True, False])
 def test_rsgt_table_equals_numpys_for_many_curves(monkeypatch, out_dtype, compiled):
@@ -154,7 +146,7 @@ def test_rsgt_table_equals_numpys_for_many_curves(monkeypatch, out_dtype, compil
         pytest.skip("the compiled sines differ from numpy's on this machine")
     monkeypatch.setitem(plan._checks, "compiled", compiled)
     for n in (1, 2, 5, 4096, 65536, 300001):
-        for curve in random_curves(n + 1, 30 if n <= 65536 else 3):
+        for curve in naive.random_curves(n + 1, 30 if n <= 65536 else 3):
             curve = curve[None]
             y = python(curve_value)(np.linspace(0, 2 * np.pi, n), curve, 0)
             expected = stored((y - y.min()) / (y.max() - y.min()) if n > 1 else

@@ -686,6 +686,16 @@ def mr_affine(x2, p5, p95, cast_float32, out2):
     run(mr_kernel, (x2, bounds, out2, CHUNK), n_tasks, x2.size)
 
 
+@formula
+def _binning(x, code, bins, n_parts):
+    """Values per part of 1-D ``x`` split into ``n_parts``, and the key and bin parameters.
+
+    Returns ``(per, kind, magnitude, sign shift, shift, offset)`` as scalars.
+    """
+    return ((x.shape[0] + n_parts - 1) // n_parts, code[0], code[1], x.itemsize * 8 - 1,
+            bins[0], bins[1])
+
+
 @kernel
 def histogram_kernel(x, code, bins, hist, t0, t1):
     """Counts of ``(order_key >> shift) + offset`` into ``hist[p]``, one task per part ``p``.
@@ -694,13 +704,7 @@ def histogram_kernel(x, code, bins, hist, t0, t1):
     contiguous parts; ``code`` is ``(kind, magnitude, exponent)``.
     """
     n = x.shape[0]
-    n_parts = hist.shape[0]
-    per = (n + n_parts - 1) // n_parts
-    kind = code[0]
-    magnitude = code[1]
-    shift = bins[0]
-    offset = bins[1]
-    sign_shift = x.itemsize * 8 - 1
+    per, kind, magnitude, sign_shift, shift, offset = _binning(x, code, bins, hist.shape[0])
     for p in range(t0, t1):
         hp = hist[p]
         for i in range(p * per, n if n < (p + 1) * per else (p + 1) * per):
@@ -715,13 +719,7 @@ def collect_kernel(x, code, bins, target, starts, keys, t0, t1):
     The parts and ``bins`` are those of :func:`histogram_kernel` (``len(starts)`` parts).
     """
     n = x.shape[0]
-    n_parts = starts.shape[0]
-    per = (n + n_parts - 1) // n_parts
-    kind = code[0]
-    magnitude = code[1]
-    shift = bins[0]
-    offset = bins[1]
-    sign_shift = x.itemsize * 8 - 1
+    per, kind, magnitude, sign_shift, shift, offset = _binning(x, code, bins, starts.shape[0])
     for p in range(t0, t1):
         w = starts[p]
         for i in range(p * per, n if n < (p + 1) * per else (p + 1) * per):

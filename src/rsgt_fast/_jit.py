@@ -369,6 +369,7 @@ class _Worker:
                 fn(*args)
             except BaseException as exc:  # handed to the calling thread
                 self.error = exc
+            del fn, args  # the call's arrays are the caller's to free
             ended[slot] = self.count
             if self.waiting:
                 self.finished.release()
