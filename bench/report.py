@@ -135,7 +135,7 @@ def memory_table(benchmarks):
         lines.append(
             f"| {info['call']}{flag} | {peak / MIB:.1f} MiB | {output / MIB:.1f} MiB "
             f"| {peak / output:.2f} | {'' if rsgt is None else f'{rsgt / MIB:.1f} MiB'} "
-            f"| {'' if rsgt is None else f'{rsgt / peak:.1f}x'} |")
+            f"| {'' if rsgt is None or peak <= 0 else f'{rsgt / peak:.1f}x'} |")
     return lines
 
 
