@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import warnings
 
 import numba
@@ -161,3 +162,22 @@ def test_the_pool_keeps_no_reference_to_a_calls_arrays():
     _jit.spread(record_tasks, (out, 10), 64, 2)
     del out
     assert ref() is None  # freed as soon as the caller lets go of it
+
+
+@needs_threads
+def test_the_calling_thread_runs_a_share_no_helper_took(monkeypatch):
+    """A helper that starts late (another program holds its core) holds nothing up."""
+    share = _jit._share
+    caller = threading.current_thread()
+
+    def late(*job):
+        if threading.current_thread() is not caller:
+            threading.Event().wait(0.5)
+        share(*job)
+
+    monkeypatch.setattr(_jit, "_share", late)
+    out = np.full(64, -1.0)
+    start = time.perf_counter()
+    _jit.spread(record_tasks, (out, 10), 64, 2)
+    assert time.perf_counter() - start < 0.25
+    np.testing.assert_array_equal(out, np.arange(64))

@@ -12,9 +12,13 @@ Compiling
 Threads
     A kernel takes a range of *tasks* ``[t0, t1)`` as its last two arguments
     (elements, or chunks of elements) and releases the GIL while it runs.
-    :func:`run` splits the tasks of one call into equal contiguous ranges, one
+    :func:`run` splits the tasks of one call into equal contiguous shares, one
     per thread: the calling thread takes the first, a small pool of
-    persistent Python threads the rest.  numba's threading layer is never
+    persistent Python threads the rest, and the calling thread also runs any
+    share a helper has not taken by the time its own is done (a helper whose
+    core another program's spinning threads hold starts late).  Hand-overs go
+    through counters read by spinning without the GIL: a few microseconds a
+    call.  numba's threading layer is never
     used, so nothing here minds ``fork`` (GNU OpenMP, numba's usual layer on
     Linux, kills a forked child of a process that used it), and every result
     is the same whatever the number of threads.  :func:`threads` decides how
@@ -35,17 +39,19 @@ import re
 import sys
 import tempfile
 import threading
+import time
 import types
 import warnings
 from collections.abc import Iterator
 
 import numba
 import numpy as np
+from llvmlite import ir
 from numba.extending import intrinsic
 
 __all__ = ["OPTIONS", "formula", "compiling", "python", "kernel", "in_cache", "seconds_from_env",
-           "spin", "cache_location", "thread_limit", "threads", "serial_reason", "run", "spread",
-           "PARALLEL_WORK"]
+           "spin", "take", "cache_location", "thread_limit", "threads", "serial_reason", "run",
+           "spread", "PARALLEL_WORK"]
 
 logger = logging.getLogger("rsgt_fast")
 
@@ -312,85 +318,102 @@ def _load_acquire(typingctx, flags, i):
 
 
 #: Reads a helper thread spins for its next job before it sleeps (a few tenths of a
-#: millisecond), the calling thread for a helper's end, and a helper that got a job
-#: before it asks for the GIL.
+#: millisecond), the calling thread for the helpers' shares, and a helper that got a
+#: job before it asks for the GIL.
 _SPIN_HELPER, _SPIN_CALLER, _SPIN_GIL = 1 << 18, 1 << 21, 1 << 12
 
 
-def _spin(flags, i, target, limit):
-    """Whether ``flags[i]`` reaches ``target`` within ``limit`` reads (without the GIL)."""
+def _spin(flags, i, target, limit, settle):
+    """Whether ``flags[i]`` reaches ``target`` within ``limit`` reads, without the GIL.
+
+    ``settle`` reads more once it has.
+    """
     for _ in range(limit):
         if _load_acquire(flags, i) >= target:
-            # A few microseconds more, by which time the caller has entered its own
-            # part and released the GIL: asking for it earlier puts a helper to
-            # sleep on it, which costs tens of microseconds.
-            for _ in range(_SPIN_GIL):
+            # A helper reads a few microseconds more, by which time the caller
+            # has entered its own part and released the GIL: asking for it
+            # earlier puts a helper to sleep on it, which costs tens of
+            # microseconds.
+            for _ in range(settle):
                 _load_acquire(flags, i)
             return True
     return False
 
 
-class _Worker:
-    """A persistent helper thread that runs one job at a time.
+@intrinsic
+def _fetch_add(typingctx, counters, i):
+    """``counters[i] += 1``, atomically; the value before."""
+    def codegen(context, builder, signature, args):
+        array = context.make_array(signature.args[0])(context, builder, args[0])
+        return builder.atomic_rmw("add", builder.gep(array.data, [args[1]]),
+                                  ir.Constant(ir.IntType(64), 1), "seq_cst")
+    return numba.types.int64(counters, i), codegen
 
-    Jobs are handed over through two counters: ``started[slot]`` (set by the
-    caller) and ``ended[slot]`` (set by the helper), each side spinning on the
-    other's without the GIL, which costs a few microseconds where a lock
-    handed back and forth costs tens; after spinning a while, either side
-    sleeps on a semaphore instead.
+
+def _take(counters, i):
+    """Take the next number of ``counters[i]`` (atomically, without the GIL)."""
+    return _fetch_add(counters, i)
+
+
+def _share(fn, args, t0, t1, counters, h, errors):
+    """Run the ``h``-th helper's share ``fn(*args, t0, t1)``, unless another thread took it.
+
+    ``counters[h]`` tells whether someone took the share (whoever takes it
+    first runs it: the helper, or the calling thread once its own share is
+    done, so that a helper that starts late, one whose core another program
+    is using, holds nothing up) and ``counters[-1]`` counts the shares run.
+    """
+    if take(counters, h) != 0:
+        return
+    try:
+        fn(*args, t0, t1)
+    except BaseException as exc:  # handed to the calling thread
+        errors.append(exc)
+    finally:
+        take(counters, len(counters) - 1)
+
+
+class _Worker:
+    """A persistent helper thread that takes part in one call at a time.
+
+    A call is handed over through ``started[slot]`` (the number of the last
+    call posted), which the helper watches by spinning without the GIL (a few
+    microseconds, where a lock handed back and forth costs tens); after
+    spinning a while it sleeps on a semaphore instead.
     """
 
-    __slots__ = ("slot", "job", "error", "count", "sleeping", "waiting", "wake", "finished")
+    __slots__ = ("slot", "job", "count", "sleeping", "wake")
 
     def __init__(self, slot):
         self.slot = slot
         self.job = None
-        self.error = None
         self.count = 0
-        self.sleeping = self.waiting = False
+        self.sleeping = False
         self.wake = threading.Semaphore(0)
-        self.finished = threading.Semaphore(0)
-        threading.Thread(target=self._loop, args=(_pool.started, _pool.ended), name="rsgt_fast",
+        threading.Thread(target=self._loop, args=(_pool.started,), name="rsgt_fast",
                          daemon=True).start()
 
-    def _loop(self, started, ended):
+    def _loop(self, started):
         slot = self.slot
         while True:
             target = self.count + 1
-            if not spin(started, slot, target, _SPIN_HELPER):
+            if not spin(started, slot, target, _SPIN_HELPER, _SPIN_GIL):
                 self.sleeping = True
                 while started[slot] < target:
                     self.wake.acquire()
                 self.sleeping = False
             self.count = int(started[slot])
-            fn, args = self.job
-            self.job = None
-            try:
-                fn(*args)
-            except BaseException as exc:  # handed to the calling thread
-                self.error = exc
-            del fn, args  # the call's arrays are the caller's to free
-            ended[slot] = self.count
-            if self.waiting:
-                self.finished.release()
+            job = self.job  # None where the call ended without this helper
+            if job is not None:
+                _share(*job)
+            del job  # the call's arrays are the caller's to free
 
-    def start(self, fn, args, count):
-        """Hand over job number ``count``."""
-        self.job = (fn, args)
+    def start(self, job, count):
+        """Take part in call number ``count``: ``job`` is the arguments of :func:`_share`."""
+        self.job = job
         _pool.started[self.slot] = count
         if self.sleeping:
             self.wake.release()
-
-    def join(self, count):
-        """Wait for job ``count`` to end; raise what it raised."""
-        if not spin(_pool.ended, self.slot, count, _SPIN_CALLER):
-            self.waiting = True
-            while _pool.ended[self.slot] < count:
-                self.finished.acquire()
-            self.waiting = False
-        if self.error is not None:
-            error, self.error = self.error, None
-            raise error
 
 
 class _Pool:
@@ -399,7 +422,6 @@ class _Pool:
     def __init__(self):
         self.workers: list[_Worker] = []
         self.started = np.zeros(64, np.int64)
-        self.ended = np.zeros(64, np.int64)
         self.count = 0
         #: Held by the thread whose call is using the pool.
         self.lock = threading.Lock()
@@ -410,8 +432,10 @@ class _Pool:
         return self.workers[:n]
 
 
-#: The spin of a helper or the caller: a kernel (cached), compiled by ``warmup`` too.
+#: The spin of a helper or the caller, and the taking of a number: kernels (cached),
+#: compiled by ``warmup`` too.
 spin = kernel(_spin)
+take = kernel(_take)
 _pool = _Pool()
 
 
@@ -438,10 +462,11 @@ def run(fn, args, n_tasks, work):
 def spread(fn, args, n_tasks, n_threads):
     """``fn(*args, t0, t1)`` over tasks ``[0, n_tasks)`` on up to ``n_threads`` threads.
 
-    The tasks are split into equal contiguous ranges; the calling thread
-    takes the first.  Where another thread is using the pool, or kernels run
-    as Python, the call runs on the calling thread alone (the result is the
-    same).
+    The tasks are split into equal contiguous shares, one per thread: the
+    calling thread runs the first, then any helper's share that the helper
+    has not taken yet (:func:`_share`).  Where another thread is using the
+    pool, or kernels run as Python, the call runs on the calling thread alone.
+    The result is the same either way.
     """
     n_threads = min(n_threads, n_tasks)
     pool = _pool
@@ -450,22 +475,27 @@ def spread(fn, args, n_tasks, n_threads):
         return
     try:
         helpers = pool.helpers(n_threads - 1)
-        n_threads = len(helpers) + 1
-        bounds = [n_tasks * i // n_threads for i in range(n_threads + 1)]
+        n_shares = len(helpers) + 1
+        bounds = [n_tasks * k // n_shares for k in range(n_shares + 1)]
+        counters = np.zeros(n_shares, np.int64)  # a claim per helper's share, then the count
+        errors: list[BaseException] = []
+        jobs = [(fn, args, bounds[h + 1], bounds[h + 2], counters, h, errors)
+                for h in range(len(helpers))]
         pool.count += 1
-        for i, worker in enumerate(helpers, 1):
-            worker.start(fn, (*args, bounds[i], bounds[i + 1]), pool.count)
+        for worker, job in zip(helpers, jobs):
+            worker.start(job, pool.count)
         try:
             fn(*args, bounds[0], bounds[1])
         finally:
-            # Wait for every helper, even after an error here: they write into
-            # arrays the caller is about to free or read.
-            errors = []
+            for job in jobs:
+                _share(*job)
+            # Every share is run to its end before the call returns: the helpers
+            # write into arrays the caller is about to free or read.
+            if not spin(counters, n_shares - 1, n_shares - 1, _SPIN_CALLER, 0):
+                while counters[-1] < n_shares - 1:
+                    time.sleep(50e-6)
             for worker in helpers:
-                try:
-                    worker.join(pool.count)
-                except BaseException as exc:
-                    errors.append(exc)
+                worker.job = None
         if errors:
             raise errors[0]
     finally:

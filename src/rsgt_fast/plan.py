@@ -35,7 +35,7 @@ from ._formulas import (
     SAMPLE_ERROR, TWO_PI, curve_value, grid_point, normalized, percentile_scaled,
     position_unit, stored,
 )
-from ._jit import python, spin
+from ._jit import python, spin, take
 from ._layout import (
     AMPLITUDE, BASE, DENSE, FREQUENCY, HI, LAST, LO, N_PLACE, POINTS, SCALE, UNIT, UNIT_LO, Plan,
 )
@@ -662,7 +662,8 @@ def signatures(in_dtype, out_dtype):
     x, out, tab = _array(view), _array(table), _array(table)
     grid, values, f64_2 = _array(np.int64), _array(np.float64), _array(np.float64)
     signed = np.dtype(f"int{8 * view.itemsize}")
-    found = [("spin", (_array(np.int64, 1), i64, i64, i64)),
+    found = [("spin", (_array(np.int64, 1), i64, i64, i64, i64)),
+             ("take", (_array(np.int64, 1), i64)),
              ("scan", (_array(signed), i64, _array(signed), i64, i64)) if dtype.kind == "i" else
              ("scan_keys", (_array(signed), _array(signed, 1), i64, _array(signed), i64, i64)),
              ("sample_grids", (_array(np.float64, 3), grid, values, f64_2, i64, i64))]
@@ -688,7 +689,7 @@ def signatures(in_dtype, out_dtype):
         if kind == "int":
             found.append(("interpolate_integers", (x, _array(view), f64_2,
                                                    _array(np.complex128), out, i64, i64, i64)))
-    kernels = dict(_cpu.KERNELS, spin=spin)
+    kernels = dict(_cpu.KERNELS, spin=spin, take=take)
     return [(name, kernels[name], types) for name, types in found]
 
 
