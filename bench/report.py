@@ -204,9 +204,9 @@ def age_table(benchmarks):
         if info.get("kind") != "age":
             continue
         size = info["size"]
-        lines += [f"Sixty calls in a fresh process on a warm numba cache, default settings: the "
-                  f"batch (8 x {size}^3 int16 into `out=`) and the facade (one {size}^3 int16 "
-                  "volume).", "",
+        lines += [f"Sixty calls in each of three fresh processes on a warm numba cache, default "
+                  f"settings (medians over the three): the batch (8 x {size}^3 int16 into "
+                  f"`out=`) and the facade (one {size}^3 int16 volume).", "",
                   "| Call | First call | Calls 2-11, median | Calls 41-60, median | "
                   "2-11 / 41-60 |", "|---|---:|---:|---:|---:|"]
         for row in info["rows"]:

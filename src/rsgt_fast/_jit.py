@@ -119,9 +119,13 @@ def python(fn):
 _cache = {"path": None, "writable": set()}
 
 
-def kernel(fn):
-    """Compile ``fn`` as a kernel called from Python, cached where a cache can be written."""
-    options = dict(OPTIONS, no_cfunc_wrapper=True)
+def kernel(fn, *, nogil=True):
+    """Compile ``fn`` as a kernel called from Python, cached where a cache can be written.
+
+    ``nogil=False`` keeps the GIL through the call: for calls of a few
+    nanoseconds, where releasing and taking it back would cost more.
+    """
+    options = dict(OPTIONS, no_cfunc_wrapper=True, nogil=nogil)
     if numba.config.DISABLE_JIT:  # kernels run as Python: nothing to compile or keep
         return fn
     try:
@@ -318,8 +322,8 @@ def _load_acquire(typingctx, flags, i):
 
 
 #: Reads a helper thread spins for its next job before it sleeps (a few tenths of a
-#: millisecond), the calling thread for the helpers' shares, and a helper that got a
-#: job before it asks for the GIL.
+#: millisecond), the calling thread for the helpers' shares (a few milliseconds), and
+#: a helper that got a job before it asks for the GIL (a few microseconds).
 _SPIN_HELPER, _SPIN_CALLER, _SPIN_GIL = 1 << 18, 1 << 21, 1 << 12
 
 
@@ -435,7 +439,7 @@ class _Pool:
 #: The spin of a helper or the caller, and the taking of a number: kernels (cached),
 #: compiled by ``warmup`` too.
 spin = kernel(_spin)
-take = kernel(_take)
+take = kernel(_take, nogil=False)
 _pool = _Pool()
 
 
