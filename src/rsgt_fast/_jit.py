@@ -393,7 +393,8 @@ class _Worker:
         self.job = None
         self.count = 0
         self.sleeping = False
-        self.wake = threading.Semaphore(0)
+        self.wake = threading.Lock()  # held while the helper may sleep on it
+        self.wake.acquire()
         threading.Thread(target=self._loop, args=(_pool.started,), name="rsgt_fast",
                          daemon=True).start()
 
@@ -402,10 +403,12 @@ class _Worker:
         while True:
             target = self.count + 1
             if not spin(started, slot, target, _SPIN_HELPER, _SPIN_GIL):
+                # Sleep until a call wakes this helper, with a job or to spin for the next.
                 self.sleeping = True
-                while started[slot] < target:
+                if started[slot] < target:
                     self.wake.acquire()
                 self.sleeping = False
+                continue
             self.count = int(started[slot])
             job = self.job  # None where the call ended without this helper
             if job is not None:
@@ -416,8 +419,15 @@ class _Worker:
         """Take part in call number ``count``: ``job`` is the arguments of :func:`_share`."""
         self.job = job
         _pool.started[self.slot] = count
+        self.nudge()
+
+    def nudge(self):
+        """Wake the helper if it sleeps."""
         if self.sleeping:
-            self.wake.release()
+            try:
+                self.wake.release()
+            except RuntimeError:  # released already: the helper is waking up
+                pass
 
 
 class _Pool:
@@ -429,6 +439,10 @@ class _Pool:
         self.count = 0
         #: Held by the thread whose call is using the pool.
         self.lock = threading.Lock()
+
+    def asleep(self):
+        """Whether there are helpers and every one has gone to sleep."""
+        return bool(self.workers) and all(worker.sleeping for worker in self.workers)
 
     def helpers(self, n):
         while len(self.workers) < min(n, len(self.started)):
@@ -455,12 +469,27 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+#: Work below which a call does not wake helpers that have gone to sleep: waking one
+#: costs about as much as reading this many values on one thread.
+WAKE_WORK = 1 << 20
+
+
 def run(fn, args, n_tasks, work):
     """``fn(*args, t0, t1)`` over tasks ``[0, n_tasks)``, on the threads ``work`` earns.
 
     ``work`` is in values read, or their equivalent (see :func:`threads`).
+    A call of less than ``WAKE_WORK`` that finds the helpers asleep (the
+    process was busy elsewhere for a while) runs on the calling thread and
+    wakes them for the calls that may follow.
     """
-    spread(fn, args, n_tasks, threads(work) if n_tasks > 1 else 1)
+    n_threads = threads(work) if n_tasks > 1 else 1
+    if n_threads > 1 and work < WAKE_WORK and _pool.asleep():
+        # Too little work to wait for a helper to wake: run it here, and wake the
+        # helpers for the calls that may follow.
+        for worker in _pool.workers:
+            worker.nudge()
+        n_threads = 1
+    spread(fn, args, n_tasks, n_threads)
 
 
 def spread(fn, args, n_tasks, n_threads):
