@@ -87,7 +87,7 @@ def test_integer_image_becomes_float():
 
 
 def test_one_thread_per_call_by_default(caplog):
-    image = torch.randn(1, 64, 64, 64)
+    image = torch.randn(1, 80, 80, 80)  # big enough for threads
     with caplog.at_level(logging.DEBUG, logger="rsgt_fast"):
         SmoothGrayValueTransform()(image=image)
     assert any("thread limit of 1" in r.getMessage() for r in caplog.records)
@@ -106,7 +106,7 @@ def test_works_in_forked_workers_of_a_parent_that_used_parallel_kernels():
     import multiprocessing
 
     # A call big enough for the parallel kernels, as a main process may make.
-    rsgt_fast.transform_batch(np.zeros((2, 1 << 16), np.int16), rng=0)
+    rsgt_fast.transform_batch(np.zeros((2, 1 << 20), np.int16), rng=0)
     with multiprocessing.get_context("fork").Pool(2) as pool:
         results = pool.map(_transform_in_worker, [1, 2])
     for seed, result in zip([1, 2], results, strict=True):

@@ -211,9 +211,10 @@ def cache_location():
 
 # ---------------------------------------------------------------- threads
 
-#: Work (values read) below which a call runs on the calling thread alone: waking
-#: a thread of the pool costs about as much as mapping this many values.
-PARALLEL_WORK = 1 << 16
+#: Work (values read) below which a call runs on the calling thread alone: handing a
+#: share to a thread of the pool costs about as much as mapping this many values that
+#: are not in cache yet, as in a training loop, where each call reads a new image.
+PARALLEL_WORK = 3 << 17
 
 _THREAD_LIMIT: contextvars.ContextVar[int | None] = contextvars.ContextVar(
     "rsgt_fast_thread_limit", default=None
