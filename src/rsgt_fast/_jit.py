@@ -441,10 +441,6 @@ class _Pool:
         #: Held by the thread whose call is using the pool.
         self.lock = threading.Lock()
 
-    def asleep(self):
-        """Whether there are helpers and every one has gone to sleep."""
-        return bool(self.workers) and all(worker.sleeping for worker in self.workers)
-
     def helpers(self, n):
         while len(self.workers) < min(n, len(self.started)):
             self.workers.append(_Worker(len(self.workers)))
@@ -470,27 +466,12 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-#: Work below which a call does not wake helpers that have gone to sleep: waking one
-#: costs about as much as reading this many values on one thread.
-WAKE_WORK = 1 << 20
-
-
 def run(fn, args, n_tasks, work):
     """``fn(*args, t0, t1)`` over tasks ``[0, n_tasks)``, on the threads ``work`` earns.
 
     ``work`` is in values read, or their equivalent (see :func:`threads`).
-    A call of less than ``WAKE_WORK`` that finds the helpers asleep (the
-    process was busy elsewhere for a while) runs on the calling thread and
-    wakes them for the calls that may follow.
     """
-    n_threads = threads(work) if n_tasks > 1 else 1
-    if n_threads > 1 and work < WAKE_WORK and _pool.asleep():
-        # Too little work to wait for a helper to wake: run it here, and wake the
-        # helpers for the calls that may follow.
-        for worker in _pool.workers:
-            worker.nudge()
-        n_threads = 1
-    spread(fn, args, n_tasks, n_threads)
+    spread(fn, args, n_tasks, threads(work) if n_tasks > 1 else 1)
 
 
 def spread(fn, args, n_tasks, n_threads):
