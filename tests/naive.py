@@ -115,6 +115,41 @@ def transform_batch(x, frequencies, amplitudes, offsets, min_max_val=None):
     return ref
 
 
+def transform_selected(x, frequencies, amplitudes, offsets, mask=None, fill=0.0,
+                       min_max_val=None):
+    """What ``transform_batch(x, nan_policy="omit", mask=mask, fill=fill)`` must return.
+
+    Each element's range comes from its finite values where ``mask`` is true,
+    computed one element at a time with the values outside dropped; NaN stays
+    NaN, ±Inf are clipped to the range, values outside the mask get ``fill``.
+    """
+    x = np.asarray(x)
+    if x.dtype == np.bool_:
+        x = x.astype(np.uint8)
+    mask = np.ones(x.shape, bool) if mask is None else np.broadcast_to(mask, x.shape)
+    ref = np.full(x.shape, float(fill))
+    for b in range(x.shape[0]):
+        v, m = x[b], mask[b]
+        finite = m & np.isfinite(v) if x.dtype.kind == "f" else m
+        kept = v[finite]
+        if min_max_val is None:
+            integral = x.dtype.kind in "iu"
+            lo, hi = ((int(kept.min()), int(kept.max())) if integral
+                      else (float(kept.min()), float(kept.max())))
+        else:
+            lo, hi = (_bound(e) for e in min_max_val)
+        params = frequencies[b], amplitudes[b], offsets[b]
+        chosen = v[m]
+        if isinstance(lo, int) and isinstance(hi, int) and x.dtype.kind in "iu":
+            out = integer_reference(chosen, lo, hi, *params)
+        else:
+            with np.errstate(invalid="ignore"):
+                out = real_reference(chosen.astype(np.float64), float(lo), float(hi), *params)
+            out[np.isnan(chosen)] = np.nan
+        ref[b][m] = out
+    return ref
+
+
 def rsgt_draws(seed, n_sinusoids=4, low=0.2, high=1.6):
     """The frequencies, amplitudes and offsets rsgt draws after ``np.random.seed(seed)``.
 

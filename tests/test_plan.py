@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import naive
-from rsgt_fast import _cpu, plan, transform_batch
+from rsgt_fast import _cpu, _jit, plan, transform_batch
 from rsgt_fast._formulas import curve_value, normalized, stored
 from rsgt_fast._jit import python
 from rsgt_fast.curves import sample_parameters
@@ -169,3 +169,13 @@ def test_registry_entries_fit_their_kernels(dtype, out_dtype):
     for name, kernel, types in entries:
         fn = getattr(kernel, "py_func", kernel)
         assert len(inspect.signature(fn).parameters) == len(types), name
+
+
+@pytest.mark.parametrize("dtype", ["bool", "int16", "uint16", "float16", "float32", "float64"])
+@pytest.mark.parametrize("out_dtype", ["float16", "float32"])
+def test_registry_lists_what_a_selection_compiles(dtype, out_dtype):
+    x = (np.arange(40) % 7).astype(dtype).reshape(2, 20)
+    transform_batch(x, mask=x != 1, nan_policy="omit", dtype=out_dtype, rng=0)
+    for name, kernel, types in plan.signatures_of_selections(dtype, out_dtype):
+        if _jit.compiling():
+            assert tuple(types) in [tuple(s) for s in kernel.signatures], name

@@ -40,8 +40,9 @@ from ._layout import (
     BASE, CLIP_HI, CLIP_LO, DENSE, HI, LAST, LO, POINTS, SCALE, UNIT, UNIT_LO, YMAX, YMIN,
 )
 
-__all__ = ["row_extremes", "tables", "map_voxels", "small_rows", "sample_curve", "round_table",
-           "ct_float", "mr_affine", "percentiles", "KERNELS", "CHUNK"]
+__all__ = ["row_extremes", "selected_extremes", "restore_outside", "tables", "map_voxels",
+           "small_rows", "sample_curve", "round_table", "ct_float", "mr_affine", "percentiles",
+           "KERNELS", "CHUNK"]
 
 #: Values per task of the kernels that read every value.
 CHUNK = 1 << 16
@@ -158,6 +159,104 @@ def _row_keys(x, code):
         return parts
     parts = parts.reshape(x.shape[0], n_chunks, 2)
     return np.stack([parts[:, :, 0].min(axis=1), parts[:, :, 1].max(axis=1)], axis=1)
+
+
+# ------------------------------------------------------------------ selected values
+
+
+@kernel
+def scan_selected(x, code, mask, chunk, parts, t0, t1):
+    """Extreme order keys of each task's chunk over its selected values, and their count.
+
+    ``x`` is as in :func:`scan_keys`; ``code`` holds the key's kind,
+    magnitude and shift and the finite check: ``0``, or the float keys'
+    exponent mask (keys at or beyond it are Inf or NaN, which are left
+    out).  A value is selected where ``mask`` (a row per row of ``x``, one
+    row for all, or no row: every value) is nonzero and it passes the check.
+    ``parts[task]`` gets the smallest and largest key and the count.
+    """
+    kind = code[0]
+    magnitude = code[1]
+    shift = code[2]
+    finite = code[3]
+    n_chunks = (x.shape[1] + chunk - 1) // chunk
+    for t in range(t0, t1):
+        b, start, stop = task_span(t, n_chunks, chunk, x.shape[1])
+        m = 0 if mask.shape[0] == 1 else b
+        lo = np.int64(magnitude)
+        hi = -1 - lo
+        n = 0
+        for i in range(start, stop):
+            if mask.shape[0] > 0 and mask[m, i] == 0:
+                continue
+            key = order_key(x[b, i], kind, magnitude, shift)
+            if finite != 0 and (key >= finite or key <= -1 - finite):
+                continue
+            lo = min(lo, np.int64(key))
+            hi = max(hi, np.int64(key))
+            n += 1
+        parts[t, 0] = lo
+        parts[t, 1] = hi
+        parts[t, 2] = n
+
+
+@kernel
+def restore(x, code, mask, fills, out, chunk, t0, t1):
+    """``fills[0]`` where ``mask`` is zero and ``fills[1]`` where ``x`` holds NaN, into ``out``.
+
+    Arguments as in :func:`scan_selected`; the other values keep what the
+    transform wrote (±Inf are values beyond the range).
+    """
+    kind = code[0]
+    magnitude = code[1]
+    shift = code[2]
+    finite = code[3]
+    n_chunks = (x.shape[1] + chunk - 1) // chunk
+    for t in range(t0, t1):
+        b, start, stop = task_span(t, n_chunks, chunk, x.shape[1])
+        m = 0 if mask.shape[0] == 1 else b
+        for i in range(start, stop):
+            if mask.shape[0] > 0 and mask[m, i] == 0:
+                out[b, i] = fills[0]
+            elif finite != 0:
+                key = order_key(x[b, i], kind, magnitude, shift)
+                if key > finite or key < -1 - finite:
+                    out[b, i] = fills[1]
+
+
+def _selection_args(x2, kind, mask2, omit):
+    """The signed view of rows ``x2``, its dtype, key code with the finite check, and mask."""
+    dtype = np.dtype(np.float16) if kind == "half" else x2.dtype
+    view, (key_kind, magnitude, exponent) = key_code(dtype)
+    finite = exponent if omit and dtype.kind == "f" else 0
+    code = np.array([key_kind, magnitude, view.itemsize * 8 - 1, finite], view)
+    mask = np.empty((0, 0), np.uint8) if mask2 is None else mask2
+    return dtype, x2.view(view), code, mask
+
+
+def selected_extremes(x2, kind, mask2, omit):
+    """Each row's smallest and largest selected value and how many values are selected.
+
+    ``mask2`` is ``None`` (every value) or uint8 rows, one per row of ``x2`` or
+    one for all; ``omit`` leaves NaN and Inf out.  Rows with no selected value
+    get meaningless extremes and a count of 0.
+    """
+    dtype, x, code, mask = _selection_args(x2, kind, mask2, omit)
+    n_chunks, n_tasks = _chunked(x)
+    parts = np.empty((n_tasks, 3), np.int64)
+    run(scan_selected, (x, code, mask, CHUNK, parts), n_tasks, x.size)
+    parts = parts.reshape(x.shape[0], n_chunks, 3)
+    keys = np.stack([parts[:, :, 0].min(axis=1), parts[:, :, 1].max(axis=1)], axis=1)
+    key_kind = code[0]
+    values = keys if key_kind == KEY_SIGNED else decode_keys(keys, key_kind, dtype)
+    return values[:, 0], values[:, 1], parts[:, :, 2].sum(axis=1)
+
+
+def restore_outside(x2, kind, mask2, omit, fills, out2):
+    """Write ``fills[0]`` outside the mask and ``fills[1]`` over NaN input (``out2``'s dtype)."""
+    _, x, code, mask = _selection_args(x2, kind, mask2, omit)
+    _, n_tasks = _chunked(x)
+    run(restore, (x, code, mask, fills, out2, CHUNK), n_tasks, x.size)
 
 
 # ------------------------------------------------------------------ curves and tables
@@ -753,7 +852,7 @@ KERNELS = {
     "interpolate_integers": interpolate_integers, "small_index_rows": small_index_rows,
     "round_table": round_table, "ct_kernel": ct_kernel,
     "mr_kernel": mr_kernel, "histogram_kernel": histogram_kernel,
-    "collect_kernel": collect_kernel,
+    "collect_kernel": collect_kernel, "scan_selected": scan_selected, "restore": restore,
 }
 
 

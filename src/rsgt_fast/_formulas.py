@@ -298,14 +298,21 @@ def percentile_scaled(v, p5, p95):
 
 
 def clamp(v, lo, hi):
-    """``v`` limited to ``[lo, hi]``: numpy's on arrays, two comparisons when compiled."""
+    """``v`` limited to ``[lo, hi]``: numpy's on arrays, two comparisons when compiled.
+
+    Compiled, NaN gives ``lo`` (each comparison is false for NaN and picks
+    the bound), so a position is always within its table even for a value
+    whose output is replaced afterwards; the comparisons are the ones
+    ``maxps``/``minps`` make, so the loop still vectorises.
+    """
     return np.minimum(np.maximum(v, lo), hi)
 
 
 @overload(clamp, jit_options=OPTIONS)
 def _clamp(v, lo, hi):
     def clamp_scalar(v, lo, hi):
-        return min(max(v, lo), hi)
+        above = v if v > lo else lo
+        return above if above < hi else hi
     return clamp_scalar
 
 

@@ -272,6 +272,50 @@ def out_array(out, shape, dtype, source, name="out"):
     return out
 
 
+# ---------------------------------------------------------------- selection
+
+
+NAN_POLICIES = ("raise", "omit")
+
+
+def nan_policy(value, name="nan_policy"):
+    """``'raise'`` or ``'omit'``."""
+    if not isinstance(value, str) or value not in NAN_POLICIES:
+        raise ValueError(f"{name} must be 'raise' or 'omit', got {_short(value)}")
+    return value
+
+
+def fill_value(value, dtype, name="fill"):
+    """A real number (NaN allowed) that the output dtype ``dtype`` holds as a number."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {_short(value)}")
+    value = float(value)
+    if math.isinf(value) or (math.isfinite(value) and abs(value) > float(np.finfo(dtype).max)):
+        raise ValueError(f"{name} must be a finite number or NaN that {np.dtype(dtype).name} "
+                         f"holds, got {_short(value)}")
+    return value
+
+
+def mask_rows(value, shape, name="mask"):
+    """``value`` as uint8 rows for a batch of ``shape``: one per element, or one for all.
+
+    ``value`` is a boolean array of ``shape`` or of one element's shape ``shape[1:]``.
+    """
+    if value is None:
+        return None
+    array = np.asarray(value)
+    if array.dtype != np.bool_:
+        raise TypeError(f"{name} must be a boolean array, got dtype {array.dtype}")
+    if array.shape == tuple(shape):
+        flat = array.reshape(shape[0], -1)
+    elif array.shape == tuple(shape[1:]):
+        flat = array.reshape(1, -1)
+    else:
+        raise ValueError(f"{name} must have the batch's shape {tuple(shape)} or one element's "
+                         f"shape {tuple(shape[1:])}, got {array.shape}")
+    return np.ascontiguousarray(flat).view(np.uint8)
+
+
 # ---------------------------------------------------------------- randomness
 
 

@@ -12,7 +12,8 @@ from . import _validate, plan
 from ._validate import DefaultFloat, DefaultInt
 from .curves import Curves, keyed_parameters, sample_parameters
 
-__all__ = ["transform_batch", "check_options", "curve_source", "curve_draw", "draw_parameters"]
+__all__ = ["transform_batch", "check_options", "selection", "curve_source", "curve_draw",
+           "draw_parameters"]
 
 #: Defaults of the curve options, marked so that replay can tell them from
 #: values the caller passed.
@@ -28,20 +29,23 @@ def transform_batch(x: npt.ArrayLike, *, n_sinusoids: int = ..., min_frequency: 
                     max_frequency: float = ..., min_max_val: tuple[float, float] | None = ...,
                     dtype: npt.DTypeLike = ..., rng: RngLike = ...,
                     keys: Sequence[int] | None = ..., curves: Curves | None = ...,
-                    out: np.ndarray | None = ...,
+                    out: np.ndarray | None = ..., nan_policy: str = ...,
+                    mask: npt.ArrayLike | None = ..., fill: float = ...,
                     return_curves: Literal[False] = ...) -> np.ndarray: ...
 @overload
 def transform_batch(x: npt.ArrayLike, *, n_sinusoids: int = ..., min_frequency: float = ...,
                     max_frequency: float = ..., min_max_val: tuple[float, float] | None = ...,
                     dtype: npt.DTypeLike = ..., rng: RngLike = ...,
                     keys: Sequence[int] | None = ..., curves: Curves | None = ...,
-                    out: np.ndarray | None = ...,
+                    out: np.ndarray | None = ..., nan_policy: str = ...,
+                    mask: npt.ArrayLike | None = ..., fill: float = ...,
                     return_curves: Literal[True]) -> tuple[np.ndarray, Curves]: ...
 
 
 def transform_batch(x, *, n_sinusoids=N_SINUSOIDS, min_frequency=MIN_FREQUENCY,
                     max_frequency=MAX_FREQUENCY, min_max_val=None, dtype="float32", rng=None,
-                    keys=None, curves=None, out=None, return_curves=False):
+                    keys=None, curves=None, out=None, nan_policy="raise", mask=None, fill=0.0,
+                    return_curves=False):
     """Random smooth gray value transformation with its own curve per batch element.
 
     Parameters
@@ -76,6 +80,18 @@ def transform_batch(x, *, n_sinusoids=N_SINUSOIDS, min_frequency=MIN_FREQUENCY,
     out : ndarray, optional
         Array of ``x``'s shape and dtype ``dtype`` (either byte order) to
         write into; it may be ``x`` itself for an in-place float transform.
+    nan_policy : {'raise', 'omit'}
+        ``'raise'``: NaN or Inf in float input raises ``ValueError``.
+        ``'omit'``: each element's range comes from its finite values only,
+        which are transformed as if the others were absent; NaN stays NaN
+        and ±Inf lie beyond the range (they get its ends' values).  An
+        element without a finite value raises ``ValueError``.
+    mask : array_like of bool, optional
+        Of ``x``'s shape, or of one element's shape (shared by all): only the
+        values where it is true set each element's range and are
+        transformed; the others get ``fill``.  Replay needs the same mask.
+    fill : float
+        The output where ``mask`` is false (NaN allowed).
     return_curves : bool
         Also return the :class:`~rsgt_fast.Curves` that were applied.
 
@@ -125,14 +141,26 @@ def transform_batch(x, *, n_sinusoids=N_SINUSOIDS, min_frequency=MIN_FREQUENCY,
     if out is not None:
         _validate.out_array(out, array.shape, opts.dtype, array)
 
+    select = selection(array.shape, opts.dtype, nan_policy, mask, fill)
+
     x2, kind = plan.rows(array)
     result, out2 = plan.output(n_rows, array.shape, opts.dtype, out)
     bounds, draw = curve_draw(curves, opts, source, keys, n_rows)
-    done = plan.transform(x2, kind, x2.dtype, draw, bounds, out2, opts.dtype)
+    done = plan.transform(x2, kind, x2.dtype, draw, bounds, out2, opts.dtype, select=select)
     result = plan.finish(result, out)
     if return_curves:
         return result, plan.applied(done)
     return result
+
+
+def selection(shape, out_dtype, nan_policy, mask, fill):
+    """The checked :class:`plan.Selection` of a batch of ``shape``; ``None``: every value counts."""
+    omit = _validate.nan_policy(nan_policy) == "omit"
+    mask2 = _validate.mask_rows(mask, shape)
+    fill = _validate.fill_value(fill, out_dtype)
+    if mask2 is None and not omit:
+        return None
+    return plan.Selection(mask2, omit, fill)
 
 
 def check_options(n_sinusoids, min_frequency, max_frequency, min_max_val, dtype, rng, keys,

@@ -32,7 +32,7 @@ import numpy as np
 
 from . import _cpu
 from ._formulas import (
-    SAMPLE_ERROR, TWO_PI, curve_value, grid_point, normalized, percentile_scaled,
+    SAMPLE_ERROR, TWO_PI, curve_value, grid_point, key_code, normalized, percentile_scaled,
     position_unit, stored,
 )
 from ._jit import python, spin, take
@@ -41,8 +41,10 @@ from ._layout import (
 )
 from .curves import engine_curves
 
-__all__ = ["rows", "output", "finish", "ranges", "transform", "applied", "make_plans", "facade",
-           "normalize_ct", "normalize_mr", "rsgt_table", "signatures", "GRID_MAX", "CHUNK"]
+__all__ = ["rows", "output", "finish", "ranges", "Selection", "transform", "applied",
+           "make_plans", "facade", "normalize_ct", "normalize_mr", "rsgt_table", "signatures",
+           "signatures_of_selections",
+           "GRID_MAX", "CHUNK"]
 
 #: Integer ranges holding at most this many values get one grid point per value.
 GRID_MAX = 1 << 16
@@ -184,7 +186,56 @@ class Applied(NamedTuple):
     extrema: object
 
 
-def transform(x2, kind, dtype, draw, bounds, out2, out_dtype, name="x", backend=_cpu):
+class Selection(NamedTuple):
+    """Which values of the rows count (``nan_policy="omit"``, ``mask=``).
+
+    ``mask`` is ``None`` (every value) or uint8 rows, one per row or one for
+    all; ``omit`` leaves NaN and Inf out of the ranges; values outside the
+    mask get ``fill`` and NaN stays NaN.
+    """
+
+    mask: np.ndarray | None
+    omit: bool
+    fill: float
+
+
+def _selected_ranges(x2, kind, bounds, select, name, backend):
+    """``(bounds, restore)``: the ranges over the selected values, and whether to restore.
+
+    ``restore``: whether any value needs :func:`_restore` after the transform.
+    Without a mask, rows free of NaN and Inf are scanned once, as without
+    ``select``; given ranges (replay, ``min_max_val``) are not scanned.
+    """
+    if select.mask is None:
+        if kind == "int":
+            return ranges(x2, kind, bounds, name, backend), False
+        if bounds is not None:
+            return bounds, True
+        lo, hi, bad = backend.row_extremes(x2, kind)
+        if not bad.any():
+            return [(float(a), float(b)) for a, b in zip(lo.tolist(), hi.tolist())], False
+    elif bounds is not None:
+        return bounds, True
+    lo, hi, counts = backend.selected_extremes(x2, kind, select.mask, select.omit)
+    if not counts.all():
+        where = int(np.flatnonzero(counts == 0)[0])
+        values = "finite value" if select.omit and kind != "int" else "value"
+        if select.mask is None:
+            raise ValueError(f"{name} element {where} holds no {values} (nan_policy='omit')")
+        raise ValueError(f"mask selects no {values} of {name} element {where}")
+    if kind == "int":
+        return list(zip(lo.tolist(), hi.tolist())), True
+    return [(float(a), float(b)) for a, b in zip(lo.tolist(), hi.tolist())], True
+
+
+def _restore(x2, kind, select, out2, out_dtype, backend):
+    """``fill`` outside the mask and NaN where the input is NaN, over what the transform wrote."""
+    fills = np.array([select.fill, np.nan], out_dtype).view(out2.dtype)
+    backend.restore_outside(x2, kind, select.mask, select.omit and kind != "int", fills, out2)
+
+
+def transform(x2, kind, dtype, draw, bounds, out2, out_dtype, name="x", backend=_cpu,
+              select=None):
     """Transform rows ``x2`` of ``dtype`` into ``out2``, each with its own curve.
 
     Parameters
@@ -202,11 +253,22 @@ def transform(x2, kind, dtype, draw, bounds, out2, out_dtype, name="x", backend=
         The ``(B, N)`` output in the backend's form.
     out_dtype : numpy dtype
         The output's dtype.
+    select : Selection, optional
+        Which values count; ``None``: all of them, and NaN or Inf raise.
 
     Returns
     -------
     Applied
     """
+    if select is not None:
+        bounds, restore = _selected_ranges(x2, kind, bounds, select, name, backend)
+        if restore and select.omit and np.may_share_memory(x2, out2):
+            x2 = x2.copy()  # in place: NaN must still be found after the transform
+        curve = draw()
+        extrema = apply(x2, kind, dtype, curve, bounds, out2, out_dtype, backend)
+        if restore:
+            _restore(x2, kind, select, out2, out_dtype, backend)
+        return Applied(curve, bounds, extrema)
     if backend is _cpu and _fits_small(x2, kind, bounds) and _cpu.curves_compiled():
         # Small 8/16-bit elements on integer grids: one call does it all.
         curve = draw()
@@ -427,12 +489,13 @@ def _plan(dtype, kind, curve, bounds, on_ints, table, work, integer):
 def _values(dtype, kind, cast=np.dtype(np.float64)):
     """Every value an 8/16-bit integer (or float16) row can hold, as float64.
 
-    In bit-pattern order, cast to ``cast`` first; non-finite float16 patterns,
-    which checked input never holds, come as 0.
+    In bit-pattern order, cast to ``cast`` first; ±Inf stay (a range's
+    placement clamps them to its ends), NaN patterns come as 0 (their output
+    is replaced by NaN, see :class:`Selection`).
     """
     with np.errstate(invalid="ignore", over="ignore"):
         values = _full_table(dtype, kind).astype(cast).astype(np.float64)
-    values[~np.isfinite(values)] = 0.0
+    values[np.isnan(values)] = 0.0
     return values
 
 
@@ -691,6 +754,18 @@ def signatures(in_dtype, out_dtype):
                                                    _array(np.complex128), out, i64, i64, i64)))
     kernels = dict(_cpu.KERNELS, spin=spin, take=take)
     return [(name, kernels[name], types) for name, types in found]
+
+
+def signatures_of_selections(in_dtype, out_dtype):
+    """:func:`signatures` of the kernels ``nan_policy="omit"`` and ``mask=`` add."""
+    dtype = np.dtype(in_dtype)
+    view = key_code(np.dtype(np.uint8) if dtype.kind == "b" else dtype)[0]
+    table = np.dtype(np.uint16) if np.dtype(out_dtype) == np.float16 else np.dtype(out_dtype)
+    i64 = numba.types.int64
+    x, code, mask = _array(view), _array(view, 1), _array(np.uint8)
+    found = [("scan_selected", (x, code, mask, i64, _array(np.int64), i64, i64)),
+             ("restore", (x, code, mask, _array(table, 1), _array(table), i64, i64, i64))]
+    return [(name, _cpu.KERNELS[name], types) for name, types in found]
 
 
 def signatures_of_normalizations(in_dtype, out_dtype):

@@ -53,6 +53,7 @@ def _signatures(dtypes, out_dtypes, everything=True):
             entries = plan.signatures(dtype, out)
             if everything:
                 entries += plan.signatures_of_normalizations(dtype, out)
+                entries += plan.signatures_of_selections(dtype, out)
             for name, kernel, types in entries:
                 seen[(name, types)] = (kernel, types)
         found[dtype] = list(seen.values())
