@@ -300,3 +300,79 @@ def test_bench_prints_a_table(capsys):
     lines = out.splitlines()
     assert "rsgt_fast" in lines[1] and "np.copyto floor" in lines[1]
     assert any(line.startswith("int16 CT") and line.endswith("x") for line in lines)
+
+
+@pytest.fixture
+def mr_with_nan(tmp_path):
+    rng = np.random.default_rng(4)
+    x = rng.gamma(2.0, 200.0, (10, 9, 8)).astype(np.float32)
+    x[:2] = np.nan  # outside the field of view
+    x[:, :, :2] = 0.0  # a zero background
+    path = tmp_path / "scans" / "mr.nii.gz"
+    path.parent.mkdir()
+    nib.save(nib.Nifti1Image(x, np.eye(4)), path)
+    return path, x
+
+
+def test_augment_nan_is_refused_in_the_users_words(capsys, tmp_path, mr_with_nan, nifti):
+    path, _ = mr_with_nan
+    status, _, err = run(capsys, "augment", path, nifti, "-o", tmp_path / "out", "--seed", 0)
+    assert status == 1
+    assert any("mr.nii.gz holds NaN values; pass --nan-policy omit to transform the finite "
+               "voxels only" in line for line in err), err
+    assert not any("element" in line or "x must" in line for line in err)
+    assert (tmp_path / "out" / "ct_rsgt0.nii.gz").exists()  # the other file went on
+
+
+def test_augment_nan_policy_omit_and_mask_nonzero(capsys, tmp_path, mr_with_nan):
+    path, x = mr_with_nan
+    out_dir = tmp_path / "out"
+    status, _, err = run(capsys, "augment", path, "-o", out_dir, "--seed", 3,
+                         "--nan-policy", "omit", "--mask", "nonzero")
+    assert status == 0, err
+    result = np.asanyarray(nib.load(out_dir / "mr_rsgt0.nii.gz").dataobj)
+    expected = rsgt_fast.transform_batch(
+        x[None], nan_policy="omit", mask=(x != 0)[None],
+        rng=np.random.default_rng(np.random.SeedSequence(3).spawn(1)[0]))[0]
+    np.testing.assert_array_equal(result, expected)
+    assert np.all(np.isnan(result) == np.isnan(x)) and np.all(result[:, :, :2] == 0)
+
+
+def test_augment_mask_file(capsys, tmp_path, nifti, ct_volume):
+    mask = np.zeros(ct_volume.shape, np.uint8)
+    mask[2:8, 2:8] = 1
+    mask_path = tmp_path / "mask.nii.gz"
+    nib.save(nib.Nifti1Image(mask, np.eye(4)), mask_path)
+    status, _, err = run(capsys, "augment", nifti, "-o", tmp_path / "out", "--seed", 1,
+                         "--mask", mask_path)
+    assert status == 0, err
+    result = np.asanyarray(nib.load(tmp_path / "out" / "ct_rsgt0.nii.gz").dataobj)
+    assert np.all(result[mask == 0] == 0)
+    expected = rsgt_fast.transform_batch(
+        ct_volume[None], mask=(mask != 0)[None],
+        rng=np.random.default_rng(np.random.SeedSequence(1).spawn(1)[0]))[0]
+    np.testing.assert_array_equal(result, expected)
+
+
+@pytest.mark.parametrize("problem, words", [
+    ("shape", "has (3, 3, 3) voxels but ct.nii.gz has (12, 10, 8); give a mask of the image's"),
+    ("empty", "leaves no voxel of ct.nii.gz to transform; check the mask"),
+    ("missing", "no such file"),
+])
+def test_augment_mask_problems_name_the_files(capsys, tmp_path, nifti, problem, words):
+    mask_path = tmp_path / "mask.nii.gz"
+    shape = (3, 3, 3) if problem == "shape" else (12, 10, 8)
+    if problem != "missing":
+        nib.save(nib.Nifti1Image(np.zeros(shape, np.uint8), np.eye(4)), mask_path)
+    status, _, err = run(capsys, "augment", nifti, "-o", tmp_path / "out", "--mask", mask_path)
+    assert status != 0
+    assert any(words in line for line in err), err
+
+
+def test_augment_empty_npy_in_the_users_words(capsys, tmp_path):
+    path = tmp_path / "empty.npy"
+    np.save(path, np.zeros((1, 0, 4), np.int16))
+    status, _, err = run(capsys, "augment", path, "-o", tmp_path / "out")
+    assert status == 1
+    assert any("empty.npy holds no voxels" in line for line in err), err
+    assert not any("x must" in line for line in err)

@@ -170,3 +170,43 @@ def test_missing_extra_is_one_line(monkeypatch):
     from rsgt_fast._optional import MissingExtra
     with pytest.raises(MissingExtra, match=r'pip install "rsgt-fast\[dask\]"'):
         importlib.import_module("rsgt_fast.dask")
+
+
+@pytest.mark.parametrize("chunks", [(1, 5, 4), (2, 3, 7), (3, 10, 11)])
+@pytest.mark.parametrize("dtype", [np.int16, np.int64, np.float32, np.float16])
+def test_mask_and_nan_policy_bit_for_bit(chunks, dtype):
+    rng = np.random.default_rng(11)
+    x = rng.integers(-500, 2000, (3, 10, 11)).astype(dtype)
+    if np.dtype(dtype).kind == "f":
+        x[:, 0, :4] = np.nan
+        x[1, 3, 3] = np.inf
+    mask = rng.random(x.shape) > 0.3
+    expected, curves = rsgt_fast.transform_batch(x, nan_policy="omit", mask=mask, fill=-1.0,
+                                                 rng=5, return_curves=True)
+    lazy, lazy_curves = rsgt_fast.dask.transform_batch(
+        da.from_array(x, chunks=chunks), nan_policy="omit", mask=da.from_array(mask, chunks=3),
+        fill=-1.0, rng=5, return_curves=True)
+    out, got = dask.compute(lazy, lazy_curves)
+    np.testing.assert_array_equal(out, expected)
+    assert got == curves
+
+
+def test_shared_numpy_mask_and_omit_without_mask():
+    x = np.random.default_rng(2).normal(300, 50, (4, 6, 6)).astype(np.float32)
+    x[:, :, 0] = np.nan
+    shared = np.ones((6, 6), bool)
+    shared[2:4] = False
+    for kwargs in ({"mask": shared}, {}):
+        expected = rsgt_fast.transform_batch(x, nan_policy="omit", rng=1, **kwargs)
+        lazy = rsgt_fast.dask.transform_batch(da.from_array(x, chunks=(2, 3, 6)),
+                                              nan_policy="omit", rng=1, **kwargs)
+        np.testing.assert_array_equal(lazy.compute(), expected)
+
+
+def test_an_element_with_nothing_selected_raises_when_computed():
+    x = da.zeros((2, 4, 4), chunks=(1, 2, 4), dtype=np.int16)
+    mask = np.ones((2, 4, 4), bool)
+    mask[1] = False
+    lazy = rsgt_fast.dask.transform_batch(x, mask=mask, rng=0)
+    with pytest.raises(ValueError, match="element 1"):
+        lazy.compute()

@@ -153,6 +153,13 @@ def build_parser():
                          help="output data type (default float32; float16 only for .npy)")
     augment.add_argument("--min-max", type=float, nargs=2, metavar=("LO", "HI"),
                          help="input range mapped onto the curves (default: each image's own)")
+    augment.add_argument("--nan-policy", choices=["raise", "omit"], default="raise",
+                         help="images holding NaN or Inf: refuse them (default) or transform "
+                              "their finite voxels only (NaN stays NaN)")
+    augment.add_argument("--mask", metavar="FILE|nonzero",
+                         help="voxels that set the range and are transformed: nonzero ones, or "
+                              "those where an image FILE of the same shape is nonzero; the "
+                              "others are written as 0")
     augment.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     augment.add_argument("--series", metavar="UID",
                          help="in a DICOM folder with several series, the one to read "
@@ -376,8 +383,14 @@ def _augment(args):
     # Absolute paths: workers of a remote cluster do not share this working folder.
     inputs = [Path(p).absolute() for p in args.inputs]
     args.output_dir = args.output_dir.absolute()
+    mask = args.mask
+    if mask is not None and mask != "nonzero":
+        mask = Path(mask).absolute()
+        if not mask.exists():
+            raise _usage("augment", f"--mask {args.mask}: no such file (give an image file or "
+                                    "the word nonzero)")
     options = {"bounds": _min_max(args.min_max), "dtype": args.dtype, "n": args.n,
-               "series": args.series}
+               "series": args.series, "nan_policy": args.nan_policy, "mask": mask}
     seeds = input_streams(args.seed, inputs, args.key)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     jobs, failed = _plan_outputs(inputs, seeds, args)
@@ -395,7 +408,7 @@ def _augment(args):
                 continue
             failed.append(path)
             text = " ".join(str(error).split()) or type(error).__name__
-            where = "" if isinstance(error, ImageReadError) else f"{path}: "
+            where = "" if isinstance(error, (ImageReadError, FileProblem)) else f"{path}: "
             progress.write(f"{PROG} augment: {where}{text}", file=sys.stderr)
     progress.close()
     done = len(inputs) - len(failed)
@@ -443,7 +456,53 @@ def _is_zarr(path):
     return Path(path).suffix.lower() == ".zarr"
 
 
-def augment_file(path, seed, targets, bounds, dtype, n, series=None):
+class FileProblem(ValueError):
+    """What is wrong with an input file, in the command's terms; the message names the file."""
+
+
+def _checked_voxels(path, array, nan_policy, mask):
+    """The mask to pass for ``array`` (read from ``path``), after the checks a user can act on.
+
+    ``mask`` is ``None``, ``"nonzero"`` or a mask file's path; problems raise
+    :class:`FileProblem` naming the file and the option that helps.
+    """
+    from . import io
+
+    name = Path(path).name
+    if array.size == 0:
+        raise FileProblem(f"{name} holds no voxels (its shape is {array.shape}); "
+                          "leave it out of the inputs")
+    floating = array.dtype.kind == "f"
+    finite = np.isfinite(array) if floating else None
+    if floating and nan_policy == "raise" and not finite.all():
+        what = "NaN" if np.isnan(array).any() else "infinite"
+        raise FileProblem(f"{name} holds {what} values; pass --nan-policy omit to transform "
+                          "the finite voxels only")
+    if mask is None:
+        selected = None
+    elif mask == "nonzero":
+        selected = array != 0
+    else:
+        try:
+            selected = np.asarray(io.read(mask).array) != 0
+        except Exception as exc:
+            raise FileProblem(f"--mask {Path(mask).name} cannot be read as an image: "
+                              f"{' '.join(str(exc).split())}") from None
+        if selected.shape != array.shape:
+            raise FileProblem(f"--mask {Path(mask).name} has {selected.shape} voxels but {name} "
+                              f"has {array.shape}; give a mask of the image's shape")
+    counted = finite if selected is None else (selected if finite is None else selected & finite)
+    if counted is not None and not counted.any():
+        if selected is None:
+            raise FileProblem(f"{name} holds no finite value; there is nothing to transform")
+        source = "nonzero" if mask == "nonzero" else Path(mask).name
+        raise FileProblem(f"--mask {source} leaves no {'finite ' if floating else ''}voxel of "
+                          f"{name} to transform; check the mask")
+    return selected
+
+
+def augment_file(path, seed, targets, bounds, dtype, n, series=None, nan_policy="raise",
+                 mask=None):
     """Write the ``n`` transformed copies of one input file to ``targets``.
 
     Copies are drawn in one batch from ``numpy.random.default_rng(seed)``, so
@@ -452,14 +511,15 @@ def augment_file(path, seed, targets, bounds, dtype, n, series=None):
     from . import io
 
     image = io.read(path, series if Path(path).is_dir() else None)
+    selected = _checked_voxels(path, image.array, nan_policy, mask)
     stack = np.broadcast_to(image.array, (n,) + image.array.shape)
-    outputs = transform_batch(stack, min_max_val=bounds, dtype=dtype,
-                              rng=np.random.default_rng(seed))
+    outputs = transform_batch(stack, min_max_val=bounds, dtype=dtype, nan_policy=nan_policy,
+                              mask=selected, rng=np.random.default_rng(seed))
     for target, output in zip(targets, outputs, strict=True):
         io.write(image.with_array(output), target)
 
 
-def augment_zarr(path, seed, targets, bounds, dtype, n):
+def augment_zarr(path, seed, targets, bounds, dtype, n, nan_policy="raise", mask=None):
     """Write ``n`` transformed copies of a zarr batch (axis 0) through ``rsgt_fast.dask``.
 
     Copy ``k`` draws its curves from child ``k`` of ``seed``; blocks are read,
@@ -472,9 +532,13 @@ def augment_zarr(path, seed, targets, bounds, dtype, n):
         x = da.from_zarr(str(path))
     except Exception as exc:
         raise ValueError(f"cannot read {path} as a zarr array: {exc}") from None
+    if mask == "nonzero":
+        mask = x != 0
+    elif mask is not None:
+        raise FileProblem(f"--mask {Path(mask).name}: a .zarr input takes --mask nonzero only")
     for target, child in zip(targets, seed.spawn(n), strict=True):
-        lazy = rdask.transform_batch(x, min_max_val=bounds, dtype=dtype,
-                                     rng=np.random.default_rng(child))
+        lazy = rdask.transform_batch(x, min_max_val=bounds, dtype=dtype, nan_policy=nan_policy,
+                                     mask=mask, rng=np.random.default_rng(child))
         lazy.to_zarr(str(target), overwrite=True)
 
 
@@ -484,7 +548,8 @@ def _run_jobs(jobs, options, client):
         seed, targets = jobs[path]
         fn = augment_zarr if _is_zarr(path) else augment_file
         extra = () if _is_zarr(path) else (options["series"],)
-        return fn, (path, seed, targets, options["bounds"], options["dtype"], options["n"], *extra)
+        return fn, (path, seed, targets, options["bounds"], options["dtype"], options["n"], *extra,
+                    options["nan_policy"], options["mask"])
 
     def here(path):
         fn, call_args = call(path)

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import _validate
+from . import _cpu, _validate, plan
 from ._optional import require
 from .batch import (
     MAX_FREQUENCY, MIN_FREQUENCY, N_SINUSOIDS, RngLike, check_options, curve_draw, curve_source,
@@ -50,7 +50,8 @@ def transform_batch(x, *, n_sinusoids: int = N_SINUSOIDS, min_frequency: float =
                     max_frequency: float = MAX_FREQUENCY,
                     min_max_val: tuple[float, float] | None = None, dtype="float32",
                     rng: RngLike = None, keys: Sequence[int] | None = None,
-                    curves: Curves | None = None, return_curves: bool = False):
+                    curves: Curves | None = None, nan_policy: str = "raise", mask=None,
+                    fill: float = 0.0, return_curves: bool = False):
     """Lazy random smooth gray value transformation of a Dask array, one curve per element.
 
     Parameters
@@ -62,6 +63,10 @@ def transform_batch(x, *, n_sinusoids: int = N_SINUSOIDS, min_frequency: float =
     n_sinusoids, min_frequency, max_frequency, min_max_val, dtype, rng, keys, curves
         As for :func:`rsgt_fast.transform_batch`; the parameters are drawn
         here, on the client, when the graph is built.
+    nan_policy, mask, fill
+        As for :func:`rsgt_fast.transform_batch`; ``mask`` may be a Dask or
+        numpy boolean array of ``x``'s shape or of one element's shape, and is
+        rechunked like ``x``.
     return_curves : bool
         Also return the curves, as a ``dask.delayed`` object resolving to a
         :class:`~rsgt_fast.Curves` (its ranges may come from the reduction):
@@ -98,6 +103,9 @@ def transform_batch(x, *, n_sinusoids: int = N_SINUSOIDS, min_frequency: float =
     n_rows = x.shape[0]
     source, keys = curve_source(n_rows, rng, keys, curves)
     kind = x.dtype.kind
+    omit = _validate.nan_policy(nan_policy) == "omit"
+    fill = _validate.fill_value(fill, opts.dtype)
+    mask = _mask_like(mask, x)
 
     bounds, draw = curve_draw(curves, opts, source, keys, n_rows)
     params = draw()
@@ -108,19 +116,23 @@ def transform_batch(x, *, n_sinusoids: int = N_SINUSOIDS, min_frequency: float =
     batch_chunks = (x.chunks[0],)
     params_d = da.from_array(params, chunks=batch_chunks + params.shape[1:])
     if bounds is None:
-        ranges_d = _reduced_ranges(x)
+        ranges_d = (_reduced_ranges(x) if mask is None and not (omit and kind == "f")
+                    else _selected_ranges(x, mask, omit))
     else:
         ranges_d = da.from_array(np.array(bounds, dtype=object), chunks=batch_chunks + (2,))
     spatial = tuple(range(1, x.ndim))
     out_index = (0,) + spatial
+    selected = () if mask is None else (mask, out_index)
     out = da.blockwise(
         _apply_block, out_index,
         x, out_index,
         ranges_d, (0, x.ndim),
         params_d, (0, x.ndim + 1, x.ndim + 2),
+        *selected,
         concatenate=True, dtype=opts.dtype,
         meta=np.empty((0,) * x.ndim, opts.dtype),
         reduced=bounds is None, kind=kind, out_dtype=opts.dtype,
+        nan_policy="omit" if omit else "raise", fill=fill,
     )
     if not return_curves:
         return out
@@ -139,6 +151,69 @@ def _reduced_ranges(x):
     return da.stack([lo, hi], axis=1).rechunk((x.chunks[0], 2))
 
 
+def _mask_like(mask, x):
+    """``mask`` as a boolean Dask array of ``x``'s shape and chunks, or ``None``."""
+    if mask is None:
+        return None
+    if not isinstance(mask, da.Array):
+        mask = np.asarray(mask)
+    if mask.dtype != np.bool_:
+        raise TypeError(f"mask must be a boolean array, got dtype {mask.dtype}")
+    if mask.shape == x.shape[1:]:
+        mask = da.broadcast_to(da.asarray(mask), x.shape)
+    elif mask.shape != x.shape:
+        raise ValueError(f"mask must have the batch's shape {x.shape} or one element's shape "
+                         f"{x.shape[1:]}, got {mask.shape}")
+    return da.asarray(mask).rechunk(x.chunks)
+
+
+def _selected_ranges(x, mask, omit):
+    """``(B, 2)`` lazy array of each element's range over its selected values.
+
+    Each block gives its rows' extremes and counts (the engine's scan over the
+    selected values), then the blocks of a row are combined; the values keep
+    their type (Python ints or floats), so no int64 loses a bit.
+    """
+    spatial = tuple(range(1, x.ndim))
+    index = (0,) + spatial
+    parts = da.blockwise(
+        _block_extremes, index + (x.ndim,),
+        x, index, *(() if mask is None else (mask, index)),
+        new_axes={x.ndim: 3}, dtype=object, omit=omit,
+        adjust_chunks={axis: 1 for axis in spatial},
+        meta=np.empty((0,) * (x.ndim + 1), object),
+    )
+    parts = parts.rechunk((x.chunks[0],) + tuple((n,) for n in parts.shape[1:]))
+    return da.map_blocks(_combine_extremes, parts, drop_axis=spatial, chunks=(x.chunks[0], (2,)),
+                         dtype=object, meta=np.empty((0, 0), object))
+
+
+def _block_extremes(block, mask=None, *, omit):
+    """``(b, 1, ..., 1, 3)``: each row's smallest and largest selected value and count."""
+    x2, kind = plan.rows(block)
+    mask2 = None if mask is None else _validate.mask_rows(mask, block.shape)
+    lo, hi, counts = _cpu.selected_extremes(x2, kind, mask2, omit)
+    result = np.empty((block.shape[0], 3), object)
+    convert = int if kind == "int" else float
+    for b, (a, z, n) in enumerate(zip(lo.tolist(), hi.tolist(), counts.tolist())):
+        result[b] = (convert(a), convert(z), int(n))
+    return result.reshape((block.shape[0],) + (1,) * (block.ndim - 1) + (3,))
+
+
+def _combine_extremes(parts, block_info=None):
+    """``(b, 2)`` ranges from a row's blocks' extremes; a row with nothing selected raises."""
+    rows = parts.reshape(parts.shape[0], -1, 3)
+    start = block_info[0]["array-location"][0][0] if block_info else 0
+    result = np.empty((rows.shape[0], 2), object)
+    for b in range(rows.shape[0]):
+        found = [(lo, hi) for lo, hi, n in rows[b].tolist() if n > 0]
+        if not found:
+            raise ValueError(f"x element {start + b} holds no selected finite value "
+                             "(mask= or nan_policy='omit')")
+        result[b] = (min(lo for lo, _ in found), max(hi for _, hi in found))
+    return result
+
+
 def _bounds_of(ranges, kind):
     """Python ``(lo, hi)`` pairs from a reduced ``(b, 2)`` block, as the engine makes them."""
     if kind == "f":
@@ -149,14 +224,18 @@ def _bounds_of(ranges, kind):
     return [(int(lo), int(hi)) for lo, hi in ranges.tolist()]
 
 
-def _apply_block(block, ranges, params, *, reduced, kind, out_dtype):
+def _apply_block(block, ranges, params, mask=None, *, reduced, kind, out_dtype, nan_policy,
+                 fill):
     """One engine call on one block with its rows' curves and ranges."""
-    if reduced:
+    if reduced and ranges.dtype == object:  # selected ranges: Python numbers already
+        bounds = [tuple(pair) for pair in ranges.tolist()]
+    elif reduced:
         bounds = _bounds_of(ranges, kind)
     else:
         bounds = [tuple(pair) for pair in ranges.tolist()]
     curves = engine_curves(params, bounds)
-    return _transform_batch(block, curves=curves, dtype=out_dtype)
+    return _transform_batch(block, curves=curves, dtype=out_dtype, nan_policy=nan_policy,
+                            mask=mask, fill=fill)
 
 
 def _curves(params, ranges, kind, dtype):
