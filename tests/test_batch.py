@@ -230,3 +230,11 @@ def test_out_of_the_other_byte_order():
         out = np.empty(part.shape, ">f4")
         assert transform_batch(part, rng=4, dtype=">f4", out=out) is out
         np.testing.assert_array_equal(out, transform_batch(part, rng=4))
+
+
+@pytest.mark.parametrize("hi", [5e-324, 1e-323, 2.5e-308])
+def test_a_range_of_a_few_subnormals_is_placed_finitely(hi):
+    x = np.array([[0, 1, 0], [1, 1, 0]], np.int8)
+    out, curves = transform_batch(x, min_max_val=(0, hi), rng=0, return_curves=True)
+    assert np.isfinite(out).all()
+    np.testing.assert_allclose(out, curves.evaluate(x), rtol=0, atol=1e-6)

@@ -338,7 +338,10 @@ def position_unit(lo, hi):
     """
     half_span = 0.5 * hi - 0.5 * lo if hi > lo else 1.0
     if half_span < 1e-30:
-        return math.ldexp(1.0, min(1000, -math.frexp(half_span)[1]))
+        # A span of a few subnormals halves to zero: its exponent is the span's, less one.
+        exponent = (math.frexp(half_span)[1] if half_span > 0.0
+                    else math.frexp(hi - lo)[1] - 1)
+        return math.ldexp(1.0, min(1000, -exponent))
     return 0.5
 
 

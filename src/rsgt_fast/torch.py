@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import functools
 
-from . import plan
+from . import _validate, plan
 from ._optional import require
 from ._validate import output_dtype
 from .batch import (
@@ -91,7 +91,8 @@ def numpy_output(dtype):
 
 def transform_batch(x, *, n_sinusoids=N_SINUSOIDS, min_frequency=MIN_FREQUENCY,
                     max_frequency=MAX_FREQUENCY, min_max_val=None, dtype=torch.float32,
-                    rng=None, keys=None, curves=None, out=None, return_curves=False):
+                    rng=None, keys=None, curves=None, out=None, nan_policy="raise", mask=None,
+                    fill=0.0, return_curves=False):
     """Random smooth gray value transformation of a tensor batch, one curve per element.
 
     Parameters
@@ -105,6 +106,12 @@ def transform_batch(x, *, n_sinusoids=N_SINUSOIDS, min_frequency=MIN_FREQUENCY,
         ``torch.float32`` (default), ``torch.float16`` or ``torch.float64``.
     out : torch.Tensor, optional
         Tensor of ``x``'s shape, dtype ``dtype`` and device to write into.
+    nan_policy, fill
+        As for :func:`rsgt_fast.transform_batch`.
+    mask : torch.Tensor or array_like of bool, optional
+        As for :func:`rsgt_fast.transform_batch`, on any device.  A selection
+        (``mask`` or ``nan_policy="omit"``) on a CUDA tensor is computed on
+        the host, one transfer each way.
 
     Returns
     -------
@@ -130,14 +137,19 @@ def transform_batch(x, *, n_sinusoids=N_SINUSOIDS, min_frequency=MIN_FREQUENCY,
             raise ValueError(f"out must have shape {tuple(x.shape)}, got {tuple(out.shape)}")
         if _OUTPUTS.get(out.dtype) != out_name.name:
             raise ValueError(f"out has dtype {out.dtype} but dtype={dtype} was requested")
-    if x.device.type == "cuda" and _gpu() is not None and x.dtype in _DEVICE_DTYPES:
+    selecting = _validate.nan_policy(nan_policy) == "omit" or mask is not None
+    if isinstance(mask, torch.Tensor):
+        mask = mask.detach().to("cpu").numpy()
+    if (x.device.type == "cuda" and _gpu() is not None and x.dtype in _DEVICE_DTYPES
+            and not selecting):
         return transform_on_device(
             x, out_name, n_sinusoids=n_sinusoids, min_frequency=min_frequency,
             max_frequency=max_frequency, min_max_val=min_max_val, rng=rng, keys=keys,
             curves=curves, out=out, return_curves=return_curves)
     options = dict(n_sinusoids=n_sinusoids, min_frequency=min_frequency,
                    max_frequency=max_frequency, min_max_val=min_max_val, dtype=out_name,
-                   rng=rng, keys=keys, curves=curves, return_curves=True)
+                   rng=rng, keys=keys, curves=curves, nan_policy=nan_policy, mask=mask,
+                   fill=fill, return_curves=True)
     on_host = x.device.type == "cpu"
     source = x.detach().resolve_conj().resolve_neg()
     if not on_host:
