@@ -10,6 +10,7 @@ from monai.data import DataLoader, Dataset, MetaTensor  # noqa: E402
 from monai.transforms import Compose, EnsureTyped, ScaleIntensityRanged  # noqa: E402
 from monai.utils import set_determinism  # noqa: E402
 
+import rsgt_fast  # noqa: E402
 from rsgt_fast.monai import (  # noqa: E402
     RandSmoothGrayValue,
     RandSmoothGrayValueBatch,
@@ -248,3 +249,42 @@ def test_torch_dtypes_are_accepted(dtype, expected):
     assert batch.dtype == expected
     with pytest.raises(ValueError, match="dtype"):
         RandSmoothGrayValue(dtype=torch.int16)
+
+
+def skull_stripped(seed=0):
+    """A float32 MR-like image with a zero background and NaN outside the field of view."""
+    rng = np.random.default_rng(seed)
+    x = rng.gamma(2.0, 200.0, (1, 10, 10, 10)).astype(np.float32)
+    x[:, :, :3] = 0.0
+    x[:, :2] = np.nan
+    return x
+
+
+def test_nonzero_and_nan_policy_follow_the_engine():
+    image = skull_stripped()
+    t = RandSmoothGrayValue(prob=1.0, nonzero=True, nan_policy="omit").set_random_state(4)
+    out = t(image)
+    expected = rsgt_fast.transform_batch(image, nan_policy="omit", mask=image != 0,
+                                         curves=t.curves)
+    np.testing.assert_array_equal(out, expected)
+    assert np.all(out[:, 2:, :3] == 0) and np.all(np.isnan(out[:, :2]))
+    lo, hi = t.curves.bounds[0]
+    kept = image[(image != 0) & np.isfinite(image)]
+    assert (lo, hi) == (float(kept.min()), float(kept.max()))
+
+
+def test_nan_is_refused_naming_the_key_and_the_option():
+    t = RandSmoothGrayValued(keys=["t1", "flair"], prob=1.0)
+    data = {"t1": ct_image().astype(np.float32), "flair": skull_stripped()}
+    with pytest.raises(ValueError, match=r"data\['flair'\] holds NaN or Inf values; pass "
+                                         r"nan_policy='omit'"):
+        t(data)
+    with pytest.raises(ValueError, match="the image holds NaN"):
+        RandSmoothGrayValue(prob=1.0)(skull_stripped())
+
+
+def test_selection_options_are_checked_early():
+    with pytest.raises(ValueError, match="nan_policy"):
+        RandSmoothGrayValue(nan_policy="drop")
+    with pytest.raises(TypeError, match="nonzero"):
+        RandSmoothGrayValued(keys="img", nonzero="yes")

@@ -222,3 +222,51 @@ def test_nnunet_finds_the_trainer_in_the_trainer_folder():
                                         base_folder=nnunet.TRAINER_FOLDER,
                                         cleanup_imports_from_base_folder=True)
     assert found is nnunet.nnUNetTrainerRSGT
+
+
+def nnunet_masked_sample(seed=0):
+    """A 2-channel sample as nnU-Net preprocesses it with use_mask_for_norm: -1 outside."""
+    image, seg = sample(seed=seed)
+    outside = torch.zeros(image.shape[1:], dtype=torch.bool)
+    outside[:3] = True
+    seg[0][outside] = -1
+    image[:, outside] = 0.0
+    return image, seg, ~outside
+
+
+def test_use_mask_for_norm_keeps_the_outside_and_its_statistics_inside():
+    image, seg, inside = nnunet_masked_sample()
+    transform = SmoothGrayValueTransform(use_mask_for_norm=[True, False], retain_stats=True)
+    torch.manual_seed(5)
+    params = transform.get_parameters(image=image, segmentation=seg)
+    torch.manual_seed(5)
+    out = transform(image=image.clone(), segmentation=seg)["image"].numpy()
+    x = image.numpy()
+    # channel 0: only the voxels inside set the range and change; the outside stays 0
+    rows = np.stack([inside.numpy(), np.ones_like(inside.numpy())])
+    raw = rsgt_fast.transform_batch(x, rng=params["seed"], keys=[0, 1], mask=rows)
+    assert np.all(out[0][~inside.numpy()] == 0.0)
+    inside0 = out[0][inside.numpy()].astype(np.float64)
+    source0 = x[0][inside.numpy()].astype(np.float64)
+    np.testing.assert_allclose([inside0.mean(), inside0.std(ddof=1)],
+                               [source0.mean(), source0.std(ddof=1)], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(np.corrcoef(inside0, raw[0][inside.numpy()])[0, 1], 1.0,
+                               atol=1e-5)
+    # channel 1 has no flag: every voxel counts, as without the option
+    plain = rsgt_fast.transform_batch(x, rng=params["seed"], keys=[0, 1])
+    np.testing.assert_allclose(np.corrcoef(out[1].ravel(), plain[1].ravel())[0, 1], 1.0,
+                               atol=1e-5)
+
+
+def test_use_mask_for_norm_needs_the_segmentation():
+    image, _, _ = nnunet_masked_sample()
+    with pytest.raises(ValueError, match="use_mask_for_norm needs the sample's segmentation"):
+        SmoothGrayValueTransform(use_mask_for_norm=[True, True])(image=image)
+
+
+def test_trainer_passes_use_mask_for_norm():
+    composed = nnunet.nnUNetTrainerRSGT.get_training_transforms(
+        (16, 16, 16), (0, 0), None, (0, 1, 2), False, use_mask_for_norm=[True])
+    found = [t.transform for t in composed.transforms if isinstance(t, RandomTransform)
+             and isinstance(t.transform, SmoothGrayValueTransform)]
+    assert len(found) == 1 and found[0].use_mask_for_norm == (True,)

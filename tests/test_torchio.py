@@ -6,6 +6,7 @@ import pytest
 torch = pytest.importorskip("torch")
 tio = pytest.importorskip("torchio")
 
+import rsgt_fast  # noqa: E402
 from rsgt_fast.torchio import RandomSmoothGrayValue, SmoothGrayValue  # noqa: E402
 
 SHAPE = (1, 10, 9, 8)
@@ -138,3 +139,41 @@ def test_dtype_may_be_given_the_torch_way(dtype):
     assert out.ct.data.dtype == out.mr.data.dtype == torch.float16
     with pytest.raises(ValueError, match="dtype"):
         RandomSmoothGrayValue(dtype=torch.int8)
+
+
+def _mr_subject():
+    rng = np.random.default_rng(3)
+    mr = rng.gamma(2.0, 200.0, (1, 8, 8, 8)).astype(np.float32)
+    mr[:, :2] = np.nan
+    brain = np.zeros((1, 8, 8, 8), np.uint8)
+    brain[:, 1:7, 2:6, 2:6] = 1
+    return mr, tio.Subject(mr=tio.ScalarImage(tensor=torch.from_numpy(mr)),
+                           brain=tio.LabelMap(tensor=torch.from_numpy(brain))), brain
+
+
+def test_masking_method_and_nan_policy_follow_the_engine():
+    mr, subject, brain = _mr_subject()
+    transform = SmoothGrayValue(seed=5, masking_method="brain", nan_policy="omit")
+    out = transform(subject).mr.data.numpy()
+    expected = rsgt_fast.transform_batch(mr[None], nan_policy="omit", mask=(brain != 0)[None],
+                                         rng=5)[0]
+    np.testing.assert_array_equal(out, expected)
+    assert np.all(out[brain == 0] == 0)
+    replay = transform(subject).get_composed_history()(subject)
+    np.testing.assert_array_equal(replay.mr.data.numpy(), out)
+
+
+def test_masking_method_as_a_function():
+    mr, subject, _ = _mr_subject()
+    above = SmoothGrayValue(seed=1, nan_policy="omit", masking_method=lambda t: t > 300)(subject)
+    out = above.mr.data.numpy()
+    assert np.all(out[~(mr > 300)] == 0) and np.all(np.isfinite(out))
+
+
+def test_nan_is_refused_naming_the_image_and_the_option():
+    _, subject, _ = _mr_subject()
+    with pytest.raises(ValueError, match="image 'mr' holds NaN or Inf values; pass "
+                                         "nan_policy='omit'"):
+        RandomSmoothGrayValue()(subject)
+    with pytest.raises(ValueError, match="nan_policy"):
+        RandomSmoothGrayValue(nan_policy="skip")

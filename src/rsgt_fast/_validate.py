@@ -316,6 +316,24 @@ def mask_rows(value, shape, name="mask"):
     return np.ascontiguousarray(flat).view(np.uint8)
 
 
+def in_users_terms(error, name, mask_option):
+    """The engine's ``ValueError`` about the values of ``name``, in a transform's own terms.
+
+    ``mask_option`` names the transform's option that selects the voxels
+    (``nonzero=True``, ``masking_method``...).  Other errors come back as they are.
+    """
+    text = str(error)
+    if "must be finite" in text:
+        return ValueError(f"{name} holds NaN or Inf values; pass nan_policy='omit' to transform "
+                          "the finite voxels only")
+    if "holds no finite value" in text:
+        return ValueError(f"{name} holds no finite value to transform")
+    if "mask selects no" in text:
+        finite = "finite " if "finite" in text else ""
+        return ValueError(f"{name} holds no {finite}voxel inside {mask_option} to transform")
+    return error
+
+
 # ---------------------------------------------------------------- randomness
 
 

@@ -77,10 +77,17 @@ class SmoothGrayValueTransform(_base.ImageOnlyTransform):
         deviation (default); ``False`` leaves values in [0, 1].
     n_threads : int
         Threads per call (default 1, for data loader workers).
+    use_mask_for_norm : sequence of bool, optional
+        nnU-Net's per-channel flag of the same name: in a channel that has it,
+        only the voxels inside the sample's nonzero region (segmentation
+        ``>= 0``; nnU-Net's preprocessing marks the rest ``-1`` and sets their
+        image values to 0) set the range and are transformed, and the statistics
+        are kept over them; the voxels outside stay as they are.
     """
 
     def __init__(self, n_sinusoids=4, min_frequency=0.2, max_frequency=1.6, min_max_val=None,
-                 p_per_channel=1.0, synchronize_channels=False, retain_stats=True, n_threads=1):
+                 p_per_channel=1.0, synchronize_channels=False, retain_stats=True, n_threads=1,
+                 use_mask_for_norm=None):
         super().__init__()
         opts = _validate.curve_options(n_sinusoids, min_frequency, max_frequency, min_max_val,
                                        "float32")
@@ -93,6 +100,12 @@ class SmoothGrayValueTransform(_base.ImageOnlyTransform):
         self.synchronize_channels = _validate.flag(synchronize_channels, "synchronize_channels")
         self.retain_stats = _validate.flag(retain_stats, "retain_stats")
         self.n_threads = _validate.positive_int(n_threads, "n_threads")
+        if use_mask_for_norm is None:
+            self.use_mask_for_norm = ()
+        else:
+            self.use_mask_for_norm = tuple(_validate.flag(bool(v) if isinstance(v, np.bool_)
+                                                          else v, "use_mask_for_norm")
+                                           for v in use_mask_for_norm)
         # nnU-Net's images are float32: its workers, forked later, find those kernels
         # in memory.
         preload(("float32",), "float32")
@@ -108,7 +121,15 @@ class SmoothGrayValueTransform(_base.ImageOnlyTransform):
         chosen = torch.rand(image.shape[0]) < self.p_per_channel
         channels = chosen.nonzero(as_tuple=False).flatten()
         seed = int(torch.randint(0, _SEED_HIGH, (1,)).item())
-        return {"apply_to_channel": channels, "seed": seed}
+        mask = None
+        if any(self.use_mask_for_norm):
+            segmentation = data_dict.get("segmentation")
+            if segmentation is None:
+                raise ValueError("use_mask_for_norm needs the sample's segmentation (the "
+                                 "'segmentation' key), where nnU-Net marks the voxels outside "
+                                 "the mask -1")
+            mask = segmentation[0] >= 0
+        return {"apply_to_channel": channels, "seed": seed, "mask": mask}
 
     def _apply_to_image(self, img, **params):
         channels = params["apply_to_channel"]
@@ -121,7 +142,13 @@ class SmoothGrayValueTransform(_base.ImageOnlyTransform):
         n = source.shape[0]
         keys = [0] * n if self.synchronize_channels else list(range(n))
         options = dict(rng=params["seed"], keys=keys, dtype="float32", **self.options)
-        if _tensors.device_resident(source):
+        masked = [c < len(self.use_mask_for_norm) and self.use_mask_for_norm[c]
+                  for c in channels.tolist()]
+        inside = None
+        if params.get("mask") is not None and any(masked):
+            region = params["mask"].to("cpu").numpy().astype(bool)
+            inside = np.stack([region if m else np.ones_like(region) for m in masked])
+        if _tensors.device_resident(source) and inside is None:
             out = _tensors.transform_batch(source.to(torch.float32), **options)
             if self.retain_stats:
                 _restore_tensor_stats(out, source)
@@ -129,9 +156,11 @@ class SmoothGrayValueTransform(_base.ImageOnlyTransform):
             return img
         source = source.to("cpu", torch.float32).numpy()
         with thread_limit(self.n_threads):
-            out = transform_batch(source, **options)
+            out = transform_batch(source, mask=inside, **options)
+        if inside is not None:
+            out[~inside] = source[~inside]  # nnU-Net's values outside the mask stay
         if self.retain_stats:
-            _restore_stats(out, source)
+            _restore_stats(out, source, inside)
         img.index_copy_(0, index, torch.from_numpy(out).to(img.device, img.dtype))
         return img
 
@@ -147,17 +176,22 @@ def _restore_tensor_stats(out, source, eps=1e-7):
     out.mul_(scale.to(torch.float32).reshape(shape)).add_(shift.to(torch.float32).reshape(shape))
 
 
-def _restore_stats(out, source, eps=1e-7):
+def _restore_stats(out, source, inside=None, eps=1e-7):
     """Give each channel of ``out`` the mean and standard deviation of ``source``'s (in place).
 
     Standard deviations are torch's default (Bessel-corrected), as bgv2 computes
     them; sums are taken in float64 without float64 copies of the channels.
+    With ``inside`` (a mask per channel) only the voxels inside count and change.
     """
-    ddof = 1 if out[0].size > 1 else 0
     for c in range(out.shape[0]):
-        x, y = source[c], out[c]
+        selected = None if inside is None or inside[c].all() else inside[c]
+        x, y = (source[c], out[c]) if selected is None else (source[c][selected],
+                                                             out[c][selected])
+        ddof = 1 if y.size > 1 else 0
         mean, std = x.mean(dtype=np.float64), x.std(dtype=np.float64, ddof=ddof)
         scale = std / max(float(y.std(dtype=np.float64, ddof=ddof)), eps)
         shift = mean - float(y.mean(dtype=np.float64)) * scale
         y *= np.float32(scale)
         y += np.float32(shift)
+        if selected is not None:  # y is a copy of the voxels inside
+            out[c][selected] = y

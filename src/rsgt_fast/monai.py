@@ -52,21 +52,32 @@ SEED_LIMIT = 2**32
 class _Options:
     """The curve options shared by the transforms, checked once."""
 
-    def _set_options(self, n_sinusoids, min_frequency, max_frequency, min_max_val, dtype):
+    def _set_options(self, n_sinusoids, min_frequency, max_frequency, min_max_val, dtype,
+                     nonzero=False, nan_policy="raise"):
         self.options = _validate.curve_options(n_sinusoids, min_frequency, max_frequency,
                                                min_max_val, _tensors.numpy_output(dtype))
+        self.nonzero = _validate.flag(nonzero, "nonzero")
+        self.nan_policy = _validate.nan_policy(nan_policy)
         self.dtype = self.options.dtype
         self.curves = None
         # MONAI loads images as float32: DataLoader workers forked later find
         # those kernels in memory.
         preload(("float32",), self.dtype)
 
-    def _transform(self, rows, seed, keys=None):
-        """``rows`` transformed: a numpy array, or a tensor left on its device."""
+    def _transform(self, rows, seed, keys=None, name="the image"):
+        """``rows`` transformed: a numpy array, or a tensor left on its device.
+
+        ``name`` says what the rows are in a message about their values.
+        """
         rng = seed if keys is not None else np.random.default_rng(seed)
         engine = _tensors.transform_batch if _tensors.device_resident(rows) else transform_batch
-        out, self.curves = engine(rows, rng=rng, keys=keys, return_curves=True,
-                                  **self.options.as_kwargs())
+        try:
+            out, self.curves = engine(rows, rng=rng, keys=keys, return_curves=True,
+                                      nan_policy=self.nan_policy,
+                                      mask=(rows != 0) if self.nonzero else None,
+                                      **self.options.as_kwargs())
+        except ValueError as exc:
+            raise _validate.in_users_terms(exc, name, "nonzero=True") from None
         return out
 
 
@@ -97,6 +108,12 @@ class RandSmoothGrayValue(_Options, _transforms.RandomizableTransform):
     dtype : numpy or torch dtype
         float16, float32 or float64 (``np.float16``, ``'float32'`` or
         ``torch.float64``, for example): the dtype of a transformed image.
+    nonzero : bool
+        Only nonzero voxels set the range and are transformed; zeros stay 0
+        (as ``NormalizeIntensity(nonzero=True)`` leaves them).
+    nan_policy : {'raise', 'omit'}
+        ``'omit'``: NaN voxels stay NaN and take no part in the range (see
+        :func:`rsgt_fast.transform_batch`).
 
     Attributes
     ----------
@@ -118,9 +135,11 @@ class RandSmoothGrayValue(_Options, _transforms.RandomizableTransform):
     backend = [_utils.TransformBackends.TORCH, _utils.TransformBackends.NUMPY]
 
     def __init__(self, prob=0.1, n_sinusoids=4, min_frequency=0.2, max_frequency=1.6,
-                 min_max_val=None, channel_wise=False, dtype=np.float32):
+                 min_max_val=None, channel_wise=False, dtype=np.float32, nonzero=False,
+                 nan_policy="raise"):
         _transforms.RandomizableTransform.__init__(self, prob)
-        self._set_options(n_sinusoids, min_frequency, max_frequency, min_max_val, dtype)
+        self._set_options(n_sinusoids, min_frequency, max_frequency, min_max_val, dtype,
+                          nonzero, nan_policy)
         self.channel_wise = bool(channel_wise)
         self._seed = None
 
@@ -130,8 +149,11 @@ class RandSmoothGrayValue(_Options, _transforms.RandomizableTransform):
         if self._do_transform:
             self._seed = int(self.R.randint(SEED_LIMIT, dtype=np.int64))
 
-    def __call__(self, img, randomize=True):
-        """Transform ``img`` (channel first); ``randomize=False`` reuses the last curves."""
+    def __call__(self, img, randomize=True, name="the image"):
+        """Transform ``img`` (channel first); ``randomize=False`` reuses the last curves.
+
+        ``name`` says what ``img`` is in messages about its values.
+        """
         if randomize:
             self.randomize()
         if not self._do_transform:
@@ -142,7 +164,7 @@ class RandSmoothGrayValue(_Options, _transforms.RandomizableTransform):
         if self.channel_wise and array.ndim < 2:
             raise ValueError(f"channel_wise needs a channel-first image, got shape {array.shape}")
         rows = array if self.channel_wise else array[None]
-        out = self._transform(rows, self._seed).reshape(array.shape)
+        out = self._transform(rows, self._seed, name=name).reshape(array.shape)
         return _utils.convert_to_dst_type(out, dst=img, dtype=out.dtype)[0]
 
 
@@ -159,6 +181,8 @@ class RandSmoothGrayValued(_transforms.RandomizableTransform, _transforms.MapTra
         Keys of the images to transform.
     prob, n_sinusoids, min_frequency, max_frequency, min_max_val, channel_wise, dtype
         As for :class:`RandSmoothGrayValue`.
+    nonzero, nan_policy
+        As for :class:`RandSmoothGrayValue`.
     allow_missing_keys : bool
         Skip keys that are missing instead of raising ``KeyError``.
     """
@@ -167,11 +191,12 @@ class RandSmoothGrayValued(_transforms.RandomizableTransform, _transforms.MapTra
 
     def __init__(self, keys, prob=0.1, n_sinusoids=4, min_frequency=0.2, max_frequency=1.6,
                  min_max_val=None, channel_wise=False, dtype=np.float32,
-                 allow_missing_keys=False):
+                 allow_missing_keys=False, nonzero=False, nan_policy="raise"):
         _transforms.MapTransform.__init__(self, keys, allow_missing_keys)
         _transforms.RandomizableTransform.__init__(self, prob)
         self.transform = RandSmoothGrayValue(1.0, n_sinusoids, min_frequency, max_frequency,
-                                             min_max_val, channel_wise, dtype)
+                                             min_max_val, channel_wise, dtype, nonzero,
+                                             nan_policy)
 
     def set_random_state(self, seed=None, state=None):
         """Seed this transform and the array transform inside it; returns ``self``."""
@@ -187,7 +212,7 @@ class RandSmoothGrayValued(_transforms.RandomizableTransform, _transforms.MapTra
             return d
         self.transform.randomize(None)
         for key in self.key_iterator(d):
-            d[key] = self.transform(d[key], randomize=False)
+            d[key] = self.transform(d[key], randomize=False, name=f"data[{key!r}]")
         return d
 
 
@@ -207,7 +232,8 @@ class RandSmoothGrayValueBatch(_Options, _transforms.RandomizableTransform):
     prob : float
         Probability of transforming each sample; samples left alone keep
         their values, cast to ``dtype``.
-    n_sinusoids, min_frequency, max_frequency, min_max_val, channel_wise, dtype
+    n_sinusoids, min_frequency, max_frequency, min_max_val, channel_wise, dtype, nonzero,
+    nan_policy
         As for :class:`RandSmoothGrayValue`.
 
     Calling it with ``keys`` (one non-negative integer per sample, e.g. the
@@ -229,9 +255,11 @@ class RandSmoothGrayValueBatch(_Options, _transforms.RandomizableTransform):
     backend = RandSmoothGrayValue.backend
 
     def __init__(self, prob=1.0, n_sinusoids=4, min_frequency=0.2, max_frequency=1.6,
-                 min_max_val=None, channel_wise=False, dtype=np.float32):
+                 min_max_val=None, channel_wise=False, dtype=np.float32, nonzero=False,
+                 nan_policy="raise"):
         _transforms.RandomizableTransform.__init__(self, prob)
-        self._set_options(n_sinusoids, min_frequency, max_frequency, min_max_val, dtype)
+        self._set_options(n_sinusoids, min_frequency, max_frequency, min_max_val, dtype,
+                          nonzero, nan_policy)
         self.channel_wise = bool(channel_wise)
         self._selected = None
         self._seed = None
@@ -264,7 +292,7 @@ class RandSmoothGrayValueBatch(_Options, _transforms.RandomizableTransform):
         chosen = np.flatnonzero(self._selected)
         if len(chosen) == len(array):
             out = self._transform(self._rows(array), self._seed,
-                                  self._row_keys(keys, array)).reshape(array.shape)
+                                  self._row_keys(keys, array), "the batch").reshape(array.shape)
         else:
             if _tensors.device_resident(array):
                 out = array.to(_tensors.tensor_dtype(self.dtype), copy=True)  # never the input
@@ -275,7 +303,7 @@ class RandSmoothGrayValueBatch(_Options, _transforms.RandomizableTransform):
                 subset = array[chosen]
                 subset_keys = None if keys is None else [keys[i] for i in chosen]
                 out[chosen] = self._transform(self._rows(subset), self._seed,
-                                              self._row_keys(subset_keys, subset)
+                                              self._row_keys(subset_keys, subset), "the batch"
                                               ).reshape(subset.shape)
         return _utils.convert_to_dst_type(out, dst=batch, dtype=out.dtype)[0]
 

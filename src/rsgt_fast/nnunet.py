@@ -78,4 +78,4 @@ class nnUNetTrainerRSGT(_trainer.nnUNetTrainer):
             patch_size, rotation_for_DA, deep_supervision_scales, mirror_axes,
             do_dummy_2d_data_aug, use_mask_for_norm=use_mask_for_norm, is_cascaded=is_cascaded,
             foreground_labels=foreground_labels, regions=regions, ignore_label=ignore_label)
-        return with_rsgt(composed)
+        return with_rsgt(composed, SmoothGrayValueTransform(use_mask_for_norm=use_mask_for_norm))

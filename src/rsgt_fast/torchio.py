@@ -55,6 +55,14 @@ class RandomSmoothGrayValue(_tio.transforms.augmentation.RandomTransform,
         Give each channel its own curve instead of one per image.
     dtype : {'float32', 'float16', 'float64'} or a numpy or torch float dtype
         Data type of the transformed images.
+    masking_method : None, str, callable, ...
+        The voxels that set the range and are transformed, given as TorchIO's
+        intensity transforms take it (the name of a ``LabelMap`` of the
+        subject, a function of the image's tensor returning a bool tensor, an
+        anatomical label...); voxels outside it become 0.  ``None``: all.
+    nan_policy : {'raise', 'omit'}
+        ``'omit'``: NaN voxels stay NaN and take no part in the range (see
+        :func:`rsgt_fast.transform_batch`).
     **kwargs
         ``include``, ``exclude``, ``copy`` etc.: see ``torchio.transforms.Transform``.
 
@@ -70,11 +78,14 @@ class RandomSmoothGrayValue(_tio.transforms.augmentation.RandomTransform,
     """
 
     def __init__(self, p=1.0, n_sinusoids=4, min_frequency=0.2, max_frequency=1.6,
-                 min_max_val=None, channel_wise=False, dtype="float32", **kwargs):
+                 min_max_val=None, channel_wise=False, dtype="float32", masking_method=None,
+                 nan_policy="raise", **kwargs):
         super().__init__(p=p, **kwargs)
         (self.n_sinusoids, self.min_frequency, self.max_frequency, self.min_max_val,
          self.dtype) = _check(n_sinusoids, min_frequency, max_frequency, min_max_val, dtype)
         self.channel_wise = bool(channel_wise)
+        self.masking_method = masking_method
+        self.nan_policy = _validate.nan_policy(nan_policy)
         # TorchIO's images are float32: loader workers forked later find those kernels
         # in memory.
         preload(("float32",), self.dtype)
@@ -88,7 +99,9 @@ class RandomSmoothGrayValue(_tio.transforms.augmentation.RandomTransform,
         transform = SmoothGrayValue(
             seed=seeds, n_sinusoids=self.n_sinusoids, min_frequency=self.min_frequency,
             max_frequency=self.max_frequency, min_max_val=self.min_max_val,
-            channel_wise=self.channel_wise, dtype=self.dtype, **self._get_base_args(),
+            channel_wise=self.channel_wise, dtype=self.dtype,
+            masking_method=self.masking_method, nan_policy=self.nan_policy,
+            **self._get_base_args(),
         )
         return transform(subject)
 
@@ -101,19 +114,25 @@ class SmoothGrayValue(_tio.transforms.IntensityTransform):
     seed : int or dict of str to int
         Seed of the curve (a ``numpy.random.default_rng`` seed), or one per
         image name.  The same seed and options give the same curve.
-    n_sinusoids, min_frequency, max_frequency, min_max_val, channel_wise, dtype, **kwargs
+    n_sinusoids, min_frequency, max_frequency, min_max_val, channel_wise, dtype
+        As for :class:`RandomSmoothGrayValue`.
+    masking_method, nan_policy, **kwargs
         As for :class:`RandomSmoothGrayValue`.
     """
 
     def __init__(self, seed, n_sinusoids=4, min_frequency=0.2, max_frequency=1.6,
-                 min_max_val=None, channel_wise=False, dtype="float32", **kwargs):
+                 min_max_val=None, channel_wise=False, dtype="float32", masking_method=None,
+                 nan_policy="raise", **kwargs):
         super().__init__(**kwargs)
         self.seed = seed
         (self.n_sinusoids, self.min_frequency, self.max_frequency, self.min_max_val,
          self.dtype) = _check(n_sinusoids, min_frequency, max_frequency, min_max_val, dtype)
         self.channel_wise = bool(channel_wise)
+        self.masking_method = masking_method
+        self.nan_policy = _validate.nan_policy(nan_policy)
         self.args_names = ["seed", "n_sinusoids", "min_frequency", "max_frequency",
-                           "min_max_val", "channel_wise", "dtype"]
+                           "min_max_val", "channel_wise", "dtype", "masking_method",
+                           "nan_policy"]
 
     def apply_transform(self, subject):
         """Replace each selected scalar image's data by its transformed values."""
@@ -121,10 +140,19 @@ class SmoothGrayValue(_tio.transforms.IntensityTransform):
             on_device = _tensors.device_resident(image.data)
             data = image.data if on_device else image.numpy()
             rows = data if self.channel_wise else data[None]
-            out = (_tensors.transform_batch if on_device else transform_batch)(
-                rows, n_sinusoids=self.n_sinusoids, min_frequency=self.min_frequency,
-                max_frequency=self.max_frequency, min_max_val=self.min_max_val,
-                dtype=self.dtype, rng=int(self.get_parameter(self.seed, name)),
-            ).reshape(data.shape)
+            mask = None
+            if self.masking_method is not None:
+                mask = self.get_mask_from_masking_method(self.masking_method, subject,
+                                                         image.data).bool()
+                mask = mask.reshape(rows.shape) if on_device else mask.numpy().reshape(rows.shape)
+            try:
+                out = (_tensors.transform_batch if on_device else transform_batch)(
+                    rows, n_sinusoids=self.n_sinusoids, min_frequency=self.min_frequency,
+                    max_frequency=self.max_frequency, min_max_val=self.min_max_val,
+                    dtype=self.dtype, rng=int(self.get_parameter(self.seed, name)),
+                    nan_policy=self.nan_policy, mask=mask,
+                ).reshape(data.shape)
+            except ValueError as exc:
+                raise _validate.in_users_terms(exc, f"image {name!r}", "masking_method") from None
             image.set_data(out if on_device else torch.from_numpy(out))
         return subject
