@@ -174,3 +174,13 @@ def test_nan_fill():
     mask = x % 3 != 0
     out = transform_batch(x, mask=mask, fill=np.nan, rng=0)
     np.testing.assert_array_equal(np.isnan(out), ~mask)
+
+
+def test_nan_inside_the_mask_raises_unless_omitted():
+    x = mr_with_holes(np.float32)
+    inside = np.ones(x.shape, bool)
+    with pytest.raises(ValueError, match="element 0 holds NaN or Inf inside the mask"):
+        transform_batch(x, mask=inside, rng=0)
+    outside = np.isfinite(x)  # the NaN and Inf lie outside: no complaint
+    out = transform_batch(x, mask=outside, rng=0)
+    assert np.all(out[~outside] == 0.0)

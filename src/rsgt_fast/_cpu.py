@@ -164,6 +164,15 @@ def _row_keys(x, code):
 # ------------------------------------------------------------------ selected values
 
 
+@formula
+def _key_window(code):
+    """The smallest and largest order key :func:`scan_selected` keeps: the finite ones, or all."""
+    finite = np.int64(code[3])
+    if finite == 0:
+        return np.iinfo(np.int64).min, np.iinfo(np.int64).max
+    return -finite, finite - 1
+
+
 @kernel
 def scan_selected(x, code, mask, chunk, parts, t0, t1):
     """Extreme order keys of each task's chunk over its selected values, and their count.
@@ -173,28 +182,37 @@ def scan_selected(x, code, mask, chunk, parts, t0, t1):
     exponent mask (keys at or beyond it are Inf or NaN, which are left
     out).  A value is selected where ``mask`` (a row per row of ``x``, one
     row for all, or no row: every value) is nonzero and it passes the check.
-    ``parts[task]`` gets the smallest and largest key and the count.
+    ``parts[task]`` gets the smallest and largest key and the count.  The
+    loops have no branch, so that they vectorise: a value not selected counts
+    as the far end of the other side.
     """
     kind = code[0]
     magnitude = code[1]
     shift = code[2]
-    finite = code[3]
+    low, high = _key_window(code)
     n_chunks = (x.shape[1] + chunk - 1) // chunk
+    top = np.int64(magnitude)
     for t in range(t0, t1):
         b, start, stop = task_span(t, n_chunks, chunk, x.shape[1])
-        m = 0 if mask.shape[0] == 1 else b
-        lo = np.int64(magnitude)
-        hi = -1 - lo
+        lo = top
+        hi = -1 - top
         n = 0
-        for i in range(start, stop):
-            if mask.shape[0] > 0 and mask[m, i] == 0:
-                continue
-            key = order_key(x[b, i], kind, magnitude, shift)
-            if finite != 0 and (key >= finite or key <= -1 - finite):
-                continue
-            lo = min(lo, np.int64(key))
-            hi = max(hi, np.int64(key))
-            n += 1
+        xs = x[b, start:stop]
+        if mask.shape[0] > 0:
+            ms = mask[0 if mask.shape[0] == 1 else b, start:stop]
+            for i in range(xs.shape[0]):
+                key = np.int64(order_key(xs[i], kind, magnitude, shift))
+                ok = (key >= low) & (key <= high) & (ms[i] != 0)
+                lo = min(lo, key if ok else top)
+                hi = max(hi, key if ok else -1 - top)
+                n += np.int64(ok)
+        else:
+            for i in range(xs.shape[0]):
+                key = np.int64(order_key(xs[i], kind, magnitude, shift))
+                ok = (key >= low) & (key <= high)
+                lo = min(lo, key if ok else top)
+                hi = max(hi, key if ok else -1 - top)
+                n += np.int64(ok)
         parts[t, 0] = lo
         parts[t, 1] = hi
         parts[t, 2] = n
@@ -205,23 +223,29 @@ def restore(x, code, mask, fills, out, chunk, t0, t1):
     """``fills[0]`` where ``mask`` is zero and ``fills[1]`` where ``x`` holds NaN, into ``out``.
 
     Arguments as in :func:`scan_selected`; the other values keep what the
-    transform wrote (±Inf are values beyond the range).
+    transform wrote (±Inf are values beyond the range).  Without a finite
+    check only the mask is applied; the loops use selects, not branches, so
+    they vectorise.
     """
     kind = code[0]
     magnitude = code[1]
     shift = code[2]
-    finite = code[3]
+    finite = np.int64(code[3])
     n_chunks = (x.shape[1] + chunk - 1) // chunk
+    fill = fills[0]
+    nan = fills[1]
     for t in range(t0, t1):
         b, start, stop = task_span(t, n_chunks, chunk, x.shape[1])
-        m = 0 if mask.shape[0] == 1 else b
-        for i in range(start, stop):
-            if mask.shape[0] > 0 and mask[m, i] == 0:
-                out[b, i] = fills[0]
-            elif finite != 0:
-                key = order_key(x[b, i], kind, magnitude, shift)
-                if key > finite or key < -1 - finite:
-                    out[b, i] = fills[1]
+        xs = x[b, start:stop]
+        os = out[b, start:stop]
+        if finite != 0:
+            for i in range(xs.shape[0]):
+                key = np.int64(order_key(xs[i], kind, magnitude, shift))
+                os[i] = nan if (key > finite) | (key < -1 - finite) else os[i]
+        if mask.shape[0] > 0:
+            ms = mask[0 if mask.shape[0] == 1 else b, start:stop]
+            for i in range(xs.shape[0]):
+                os[i] = os[i] if ms[i] != 0 else fill
 
 
 def _selection_args(x2, kind, mask2, omit):

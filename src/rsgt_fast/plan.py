@@ -25,6 +25,7 @@ it lists.
 from __future__ import annotations
 
 import functools
+import math
 from typing import NamedTuple
 
 import numba
@@ -225,7 +226,12 @@ def _selected_ranges(x2, kind, bounds, select, name, backend):
         raise ValueError(f"mask selects no {values} of {name} element {where}")
     if kind == "int":
         return list(zip(lo.tolist(), hi.tolist())), True
-    return [(float(a), float(b)) for a, b in zip(lo.tolist(), hi.tolist())], True
+    bounds = [(float(a), float(b)) for a, b in zip(lo.tolist(), hi.tolist())]
+    bad = [b for b, pair in enumerate(bounds) if not all(map(math.isfinite, pair))]
+    if bad:  # selected by the mask, not left out by nan_policy
+        raise ValueError(f"{name} must be finite, but element {bad[0]} holds NaN or Inf "
+                         "inside the mask")
+    return bounds, True
 
 
 def _restore(x2, kind, select, out2, out_dtype, backend):
