@@ -84,3 +84,16 @@ def test_cuda_tensors_stay_on_their_device(dtype):
     assert result.device == x.device
     np.testing.assert_allclose(result.cpu().numpy(),
                                rsgt_fast.transform_batch(x.cpu().numpy(), rng=3), atol=1e-6)
+
+
+def test_keys_may_be_an_integer_tensor_and_masks_tensors():
+    x = torch.randint(-1000, 3000, (3, 6, 6), dtype=torch.int16)
+    expected = rsgt_fast.transform_batch(x.numpy(), rng=4, keys=[5, 6, 7])
+    out = rsgt_fast.torch.transform_batch(x, rng=4, keys=torch.tensor([5, 6, 7]))
+    np.testing.assert_array_equal(out.numpy(), expected)
+    with pytest.raises(TypeError, match="keys must hold integers"):
+        rsgt_fast.torch.transform_batch(x, rng=4, keys=torch.tensor([0.5, 1.0, 2.0]))
+    mask = x > 0
+    masked = rsgt_fast.torch.transform_batch(x, rng=4, mask=mask, fill=-1.0)
+    np.testing.assert_array_equal(
+        masked.numpy(), rsgt_fast.transform_batch(x.numpy(), rng=4, mask=mask.numpy(), fill=-1.0))

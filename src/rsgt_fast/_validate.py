@@ -296,6 +296,31 @@ def fill_value(value, dtype, name="fill"):
     return value
 
 
+def channel_axis(value, ndim, name="channel_axis"):
+    """``None``, or the channel axis as a positive index (never the batch axis 0)."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int or None, got {_short(value)}")
+    axis = int(value) + (ndim if value < 0 else 0)
+    if not 0 <= axis < ndim:
+        raise ValueError(f"{name} {value} is out of range for x of {ndim} dimensions")
+    if axis == 0:
+        raise ValueError(f"{name} must not be the batch axis 0")
+    return axis
+
+
+def mask_array(value, shape, name="mask"):
+    """``value`` as a boolean array of the batch's ``shape`` (one element's shape broadcast)."""
+    array = np.asarray(value)
+    if array.dtype != np.bool_:
+        raise TypeError(f"{name} must be a boolean array, got dtype {array.dtype}")
+    if array.shape not in (tuple(shape), tuple(shape[1:])):
+        raise ValueError(f"{name} must have the batch's shape {tuple(shape)} or one element's "
+                         f"shape {tuple(shape[1:])}, got {array.shape}")
+    return np.broadcast_to(array, shape)
+
+
 def mask_rows(value, shape, name="mask"):
     """``value`` as uint8 rows for a batch of ``shape``: one per element, or one for all.
 
@@ -404,9 +429,13 @@ def keys(value, n_elements, name="keys"):
                          f"got {shape[0]}")
     result = []
     for key in value:
-        if isinstance(key, (bool, np.bool_)) or not isinstance(key, numbers.Integral):
+        if isinstance(key, (bool, np.bool_)) or getattr(key, "dtype", None) == np.bool_:
             raise TypeError(f"{name} must hold integers, got {_short(key)}")
-        if key < 0:
+        try:
+            number = operator.index(key)  # Python and numpy integers, integer tensors
+        except TypeError:
+            raise TypeError(f"{name} must hold integers, got {_short(key)}") from None
+        if number < 0:
             raise ValueError(f"{name} must hold non-negative integers, got {_short(key)}")
-        result.append(operator.index(key))
+        result.append(number)
     return result

@@ -31,6 +31,7 @@ def transform_batch(x: npt.ArrayLike, *, n_sinusoids: int = ..., min_frequency: 
                     keys: Sequence[int] | None = ..., curves: Curves | None = ...,
                     out: np.ndarray | None = ..., nan_policy: str = ...,
                     mask: npt.ArrayLike | None = ..., fill: float = ...,
+                    channel_axis: int | None = ...,
                     return_curves: Literal[False] = ...) -> np.ndarray: ...
 @overload
 def transform_batch(x: npt.ArrayLike, *, n_sinusoids: int = ..., min_frequency: float = ...,
@@ -39,13 +40,14 @@ def transform_batch(x: npt.ArrayLike, *, n_sinusoids: int = ..., min_frequency: 
                     keys: Sequence[int] | None = ..., curves: Curves | None = ...,
                     out: np.ndarray | None = ..., nan_policy: str = ...,
                     mask: npt.ArrayLike | None = ..., fill: float = ...,
+                    channel_axis: int | None = ...,
                     return_curves: Literal[True]) -> tuple[np.ndarray, Curves]: ...
 
 
 def transform_batch(x, *, n_sinusoids=N_SINUSOIDS, min_frequency=MIN_FREQUENCY,
                     max_frequency=MAX_FREQUENCY, min_max_val=None, dtype="float32", rng=None,
                     keys=None, curves=None, out=None, nan_policy="raise", mask=None, fill=0.0,
-                    return_curves=False):
+                    channel_axis=None, return_curves=False):
     """Random smooth gray value transformation with its own curve per batch element.
 
     Parameters
@@ -92,6 +94,14 @@ def transform_batch(x, *, n_sinusoids=N_SINUSOIDS, min_frequency=MIN_FREQUENCY,
         transformed; the others get ``fill``.  Replay needs the same mask.
     fill : float
         The output where ``mask`` is false (NaN allowed).
+    channel_axis : int, optional
+        Give each channel on this axis of each element its own curve (and,
+        without ``min_max_val``, its own range): element ``i``'s channel ``c``
+        is drawn from ``rng`` in the order ``(i, c)``, or with ``keys`` from
+        ``SeedSequence(rng, spawn_key=(keys[i], c))``, so a sample's channel
+        keeps its curve whatever the batch.  The curves (returned and
+        replayed) are one per channel, in that order.  ``None``: one curve per
+        element.
     return_curves : bool
         Also return the :class:`~rsgt_fast.Curves` that were applied.
 
@@ -136,21 +146,42 @@ def transform_batch(x, *, n_sinusoids=N_SINUSOIDS, min_frequency=MIN_FREQUENCY,
     opts, return_curves = check_options(n_sinusoids, min_frequency, max_frequency, min_max_val,
                                         dtype, rng, keys, curves, return_curves)
     array = _validate.input_array(x, "x")
-    n_rows = array.shape[0]
-    source, keys = curve_source(n_rows, rng, keys, curves)
+    axis = _validate.channel_axis(channel_axis, array.ndim)
+    channels = 1 if axis is None else array.shape[axis]
     if out is not None:
         _validate.out_array(out, array.shape, opts.dtype, array)
+    if mask is not None and axis is not None:
+        mask = by_channel(_validate.mask_array(mask, array.shape), axis)
+    work = array if axis is None else by_channel(array, axis)
+    n_rows = work.shape[0]
+    source, keys = curve_source(n_rows, rng, keys, curves, channels)
+    select = selection(work.shape, opts.dtype, nan_policy, mask, fill)
 
-    select = selection(array.shape, opts.dtype, nan_policy, mask, fill)
-
-    x2, kind = plan.rows(array)
-    result, out2 = plan.output(n_rows, array.shape, opts.dtype, out)
+    direct = axis is None or (axis == 1 and (out is None or out.flags.c_contiguous))
+    target = out if axis is None or not direct or out is None else out.reshape(work.shape)
+    x2, kind = plan.rows(work)
+    result, out2 = plan.output(n_rows, work.shape, opts.dtype, target if direct else None)
     bounds, draw = curve_draw(curves, opts, source, keys, n_rows)
     done = plan.transform(x2, kind, x2.dtype, draw, bounds, out2, opts.dtype, select=select)
-    result = plan.finish(result, out)
+    if axis is None:
+        result = plan.finish(result, out)
+    elif direct:
+        result = plan.finish(result, target).reshape(array.shape)
+        result = out if out is not None else result
+    else:
+        final = np.empty(array.shape, opts.dtype) if out is None else out
+        np.copyto(np.moveaxis(final, axis, 1), result.reshape(
+            (array.shape[0], channels) + np.moveaxis(array, axis, 1).shape[2:]))
+        result = final
     if return_curves:
         return result, plan.applied(done)
     return result
+
+
+def by_channel(array, axis):
+    """``array`` with channel axis ``axis`` folded into the batch axis: rows ``(i, c)``."""
+    moved = np.moveaxis(array, axis, 1)
+    return moved.reshape((moved.shape[0] * moved.shape[1],) + moved.shape[2:])
 
 
 def selection(shape, out_dtype, nan_policy, mask, fill):
@@ -174,18 +205,25 @@ def check_options(n_sinusoids, min_frequency, max_frequency, min_max_val, dtype,
     return opts, return_curves
 
 
-def curve_source(n_rows, rng, keys, curves):
-    """``(source, keys)`` for :func:`draw_parameters`, checked against ``n_rows`` elements.
+def curve_source(n_rows, rng, keys, curves, channels=1):
+    """``(source, keys)`` for :func:`draw_parameters`, checked against ``n_rows`` rows.
 
     The source is a Generator, or the root SeedSequence when ``keys`` are
-    given; both are ``None`` when ``curves`` replays stored ones.
+    given; both are ``None`` when ``curves`` replays stored ones.  With
+    ``channels`` per element, the rows are ``(element, channel)`` pairs and
+    each element's key ``k`` becomes the keys ``(k, c)``.
     """
     if curves is not None:
         if len(curves) != n_rows:
-            raise ValueError(f"curves holds {len(curves)} curves but x has {n_rows} elements")
+            each = f" of {channels} channels" if channels > 1 else ""
+            raise ValueError(f"curves holds {len(curves)} curves but x has "
+                             f"{n_rows // channels} elements{each} ({n_rows} curves needed)")
         return None, None
     if keys is not None:
-        return _validate.root_seed(rng), _validate.keys(keys, n_rows)
+        checked = _validate.keys(keys, n_rows // channels)
+        if channels > 1:
+            checked = [(k, c) for k in checked for c in range(channels)]
+        return _validate.root_seed(rng), checked
     return _validate.rng(rng, once=True), None
 
 

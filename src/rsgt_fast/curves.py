@@ -88,7 +88,8 @@ def key_stream(root, key):
     ``root.spawn`` hands to its child number ``key``, so ``keys=range(B)``
     gives the curves of ``root.spawn(B)``.
     """
-    child = np.random.SeedSequence(root.entropy, spawn_key=tuple(root.spawn_key) + (key,),
+    tail = tuple(key) if isinstance(key, tuple) else (key,)  # (key, channel) pairs too
+    child = np.random.SeedSequence(root.entropy, spawn_key=tuple(root.spawn_key) + tail,
                                    pool_size=root.pool_size)
     return np.random.Generator(np.random.PCG64(child))
 

@@ -92,7 +92,7 @@ def numpy_output(dtype):
 def transform_batch(x, *, n_sinusoids=N_SINUSOIDS, min_frequency=MIN_FREQUENCY,
                     max_frequency=MAX_FREQUENCY, min_max_val=None, dtype=torch.float32,
                     rng=None, keys=None, curves=None, out=None, nan_policy="raise", mask=None,
-                    fill=0.0, return_curves=False):
+                    fill=0.0, channel_axis=None, return_curves=False):
     """Random smooth gray value transformation of a tensor batch, one curve per element.
 
     Parameters
@@ -106,12 +106,12 @@ def transform_batch(x, *, n_sinusoids=N_SINUSOIDS, min_frequency=MIN_FREQUENCY,
         ``torch.float32`` (default), ``torch.float16`` or ``torch.float64``.
     out : torch.Tensor, optional
         Tensor of ``x``'s shape, dtype ``dtype`` and device to write into.
-    nan_policy, fill
+    nan_policy, fill, channel_axis
         As for :func:`rsgt_fast.transform_batch`.
     mask : torch.Tensor or array_like of bool, optional
         As for :func:`rsgt_fast.transform_batch`, on any device.  A selection
-        (``mask`` or ``nan_policy="omit"``) on a CUDA tensor is computed on
-        the host, one transfer each way.
+        (``mask`` or ``nan_policy="omit"``) or ``channel_axis`` on a CUDA
+        tensor is computed on the host, one transfer each way.
 
     Returns
     -------
@@ -137,7 +137,8 @@ def transform_batch(x, *, n_sinusoids=N_SINUSOIDS, min_frequency=MIN_FREQUENCY,
             raise ValueError(f"out must have shape {tuple(x.shape)}, got {tuple(out.shape)}")
         if _OUTPUTS.get(out.dtype) != out_name.name:
             raise ValueError(f"out has dtype {out.dtype} but dtype={dtype} was requested")
-    selecting = _validate.nan_policy(nan_policy) == "omit" or mask is not None
+    selecting = (_validate.nan_policy(nan_policy) == "omit" or mask is not None
+                 or channel_axis is not None)
     if isinstance(mask, torch.Tensor):
         mask = mask.detach().to("cpu").numpy()
     if (x.device.type == "cuda" and _gpu() is not None and x.dtype in _DEVICE_DTYPES
@@ -149,7 +150,7 @@ def transform_batch(x, *, n_sinusoids=N_SINUSOIDS, min_frequency=MIN_FREQUENCY,
     options = dict(n_sinusoids=n_sinusoids, min_frequency=min_frequency,
                    max_frequency=max_frequency, min_max_val=min_max_val, dtype=out_name,
                    rng=rng, keys=keys, curves=curves, nan_policy=nan_policy, mask=mask,
-                   fill=fill, return_curves=True)
+                   fill=fill, channel_axis=channel_axis, return_curves=True)
     on_host = x.device.type == "cpu"
     source = x.detach().resolve_conj().resolve_neg()
     if not on_host:
