@@ -22,37 +22,31 @@ def mr_with_nan(mr_batch):
     return x
 
 
+def selection_case(benchmark, timed, case, group, x, plain_x, label, **selection):
+    """Time the plain call on ``plain_x`` or the selection on ``x`` into ``out=``."""
+    benchmark.group = f"{group} transform_batch(out=), {'x'.join(map(str, x.shape))}"
+    out = np.empty(x.shape, np.float32)
+    if case == "plain":
+        fn = lambda: rsgt_fast.transform_batch(plain_x, rng=1, out=out)  # noqa: E731
+        info = {"contender": "plain call", "role": "other"}
+    else:
+        fn = lambda: rsgt_fast.transform_batch(x, rng=1, out=out, **selection)  # noqa: E731
+        info = {"contender": label, "role": "ours_out"}
+    result = timed(fn, **info)
+    assert result is out
+    return out
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_nan_omitted(benchmark, timed, mr_with_nan, case):
-    benchmark.group = (f"17a transform_batch(out=), float32 MR "
-                       f"{'x'.join(map(str, mr_with_nan.shape))}, NaN in an eighth")
-    out = np.empty(mr_with_nan.shape, np.float32)
-    if case == "plain":
-        x = np.nan_to_num(mr_with_nan, nan=0.0)
-        fn = lambda: rsgt_fast.transform_batch(x, rng=1, out=out)  # noqa: E731
-        label = "plain call (NaN set to 0)"
-    else:
-        fn = lambda: rsgt_fast.transform_batch(mr_with_nan, rng=1, out=out,  # noqa: E731
-                                               nan_policy="omit")
-        label = "nan_policy='omit'"
-    result = timed(fn, contender=label, role="ours_out" if case != "plain" else "other")
-    assert result is out
+    out = selection_case(benchmark, timed, case, "17a float32 MR, NaN in an eighth,",
+                         mr_with_nan, np.nan_to_num(mr_with_nan, nan=0.0),
+                         "nan_policy='omit' (plain call: NaN set to 0)", nan_policy="omit")
     if case != "plain":
         np.testing.assert_array_equal(np.isnan(out), np.isnan(mr_with_nan))
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_body_mask(benchmark, timed, ct_batch, case):
-    benchmark.group = (f"17b transform_batch(out=), int16 CT "
-                       f"{'x'.join(map(str, ct_batch.shape))}, body mask")
-    out = np.empty(ct_batch.shape, np.float32)
-    if case == "plain":
-        fn = lambda: rsgt_fast.transform_batch(ct_batch, rng=1, out=out)  # noqa: E731
-        label = "plain call"
-    else:
-        mask = ct_batch > -900
-        fn = lambda: rsgt_fast.transform_batch(ct_batch, rng=1, out=out,  # noqa: E731
-                                               mask=mask)
-        label = "mask= (voxels above -900 HU)"
-    result = timed(fn, contender=label, role="ours_out" if case != "plain" else "other")
-    assert result is out
+    selection_case(benchmark, timed, case, "17b int16 CT, body mask,", ct_batch, ct_batch,
+                   "mask= (voxels above -900 HU)", mask=ct_batch > -900)

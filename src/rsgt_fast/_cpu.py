@@ -155,9 +155,12 @@ def _row_keys(x, code):
         run(scan, (x, CHUNK, parts), n_tasks, x.size // SCAN_SHARE)
     else:
         run(scan_keys, (x, code, CHUNK, parts), n_tasks, x.size)
-    if n_chunks == 1:
-        return parts
-    parts = parts.reshape(x.shape[0], n_chunks, 2)
+    return parts if n_chunks == 1 else _row_ends(parts, x.shape[0], n_chunks)
+
+
+def _row_ends(parts, n_rows, n_chunks):
+    """Per-row ``(B, 2)`` smallest and largest key from each chunk's ``parts[task, :2]``."""
+    parts = parts.reshape(n_rows, n_chunks, parts.shape[1])
     return np.stack([parts[:, :, 0].min(axis=1), parts[:, :, 1].max(axis=1)], axis=1)
 
 
@@ -269,11 +272,10 @@ def selected_extremes(x2, kind, mask2, omit):
     n_chunks, n_tasks = _chunked(x)
     parts = np.empty((n_tasks, 3), np.int64)
     run(scan_selected, (x, code, mask, CHUNK, parts), n_tasks, x.size)
-    parts = parts.reshape(x.shape[0], n_chunks, 3)
-    keys = np.stack([parts[:, :, 0].min(axis=1), parts[:, :, 1].max(axis=1)], axis=1)
+    keys = _row_ends(parts, x.shape[0], n_chunks)
     key_kind = code[0]
     values = keys if key_kind == KEY_SIGNED else decode_keys(keys, key_kind, dtype)
-    return values[:, 0], values[:, 1], parts[:, :, 2].sum(axis=1)
+    return values[:, 0], values[:, 1], parts[:, 2].reshape(x.shape[0], n_chunks).sum(axis=1)
 
 
 def restore_outside(x2, kind, mask2, omit, fills, out2):

@@ -310,14 +310,23 @@ def channel_axis(value, ndim, name="channel_axis"):
     return axis
 
 
+def mask_layout(dtype, mask_shape, shape, name="mask"):
+    """Whether a mask of ``dtype`` and ``mask_shape`` is one per element (else one for all).
+
+    It must be boolean, of the batch's ``shape`` or of one element's ``shape[1:]``.
+    """
+    if dtype != np.bool_:
+        raise TypeError(f"{name} must be a boolean array, got dtype {dtype}")
+    if tuple(mask_shape) not in (tuple(shape), tuple(shape[1:])):
+        raise ValueError(f"{name} must have the batch's shape {tuple(shape)} or one element's "
+                         f"shape {tuple(shape[1:])}, got {tuple(mask_shape)}")
+    return tuple(mask_shape) == tuple(shape)
+
+
 def mask_array(value, shape, name="mask"):
     """``value`` as a boolean array of the batch's ``shape`` (one element's shape broadcast)."""
     array = np.asarray(value)
-    if array.dtype != np.bool_:
-        raise TypeError(f"{name} must be a boolean array, got dtype {array.dtype}")
-    if array.shape not in (tuple(shape), tuple(shape[1:])):
-        raise ValueError(f"{name} must have the batch's shape {tuple(shape)} or one element's "
-                         f"shape {tuple(shape[1:])}, got {array.shape}")
+    mask_layout(array.dtype, array.shape, shape, name)
     return np.broadcast_to(array, shape)
 
 
@@ -329,15 +338,8 @@ def mask_rows(value, shape, name="mask"):
     if value is None:
         return None
     array = np.asarray(value)
-    if array.dtype != np.bool_:
-        raise TypeError(f"{name} must be a boolean array, got dtype {array.dtype}")
-    if array.shape == tuple(shape):
-        flat = array.reshape(shape[0], -1)
-    elif array.shape == tuple(shape[1:]):
-        flat = array.reshape(1, -1)
-    else:
-        raise ValueError(f"{name} must have the batch's shape {tuple(shape)} or one element's "
-                         f"shape {tuple(shape[1:])}, got {array.shape}")
+    each = mask_layout(array.dtype, array.shape, shape, name)
+    flat = array.reshape(shape[0] if each else 1, -1)
     return np.ascontiguousarray(flat).view(np.uint8)
 
 

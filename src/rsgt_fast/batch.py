@@ -186,6 +186,9 @@ def by_channel(array, axis):
 
 def selection(shape, out_dtype, nan_policy, mask, fill):
     """The checked :class:`plan.Selection` of a batch of ``shape``; ``None``: every value counts."""
+    if (mask is None and type(nan_policy) is str and nan_policy == "raise"
+            and type(fill) is float and fill == 0.0):
+        return None  # the defaults, checked quickly: most calls pass them
     omit = _validate.nan_policy(nan_policy) == "omit"
     mask2 = _validate.mask_rows(mask, shape)
     fill = _validate.fill_value(fill, out_dtype)

@@ -157,13 +157,8 @@ def _mask_like(mask, x):
         return None
     if not isinstance(mask, da.Array):
         mask = np.asarray(mask)
-    if mask.dtype != np.bool_:
-        raise TypeError(f"mask must be a boolean array, got dtype {mask.dtype}")
-    if mask.shape == x.shape[1:]:
+    if not _validate.mask_layout(mask.dtype, mask.shape, x.shape):
         mask = da.broadcast_to(da.asarray(mask), x.shape)
-    elif mask.shape != x.shape:
-        raise ValueError(f"mask must have the batch's shape {x.shape} or one element's shape "
-                         f"{x.shape[1:]}, got {mask.shape}")
     return da.asarray(mask).rechunk(x.chunks)
 
 

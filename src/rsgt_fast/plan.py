@@ -165,10 +165,13 @@ def ranges(x2, kind, bounds, name, backend=_cpu):
     if bad is not None and bad.any():
         where = int(np.flatnonzero(bad)[0])
         raise ValueError(f"{name} must be finite, but element {where} holds NaN or Inf")
-    if bounds is not None:
-        return bounds
+    return bounds if bounds is not None else _pairs(lo, hi, kind)
+
+
+def _pairs(lo, hi, kind):
+    """Ranges from arrays of row ends: Python ints for integer rows, floats otherwise."""
     if kind == "int":
-        return list(zip(lo.tolist(), hi.tolist()))  # Python ints
+        return list(zip(lo.tolist(), hi.tolist()))
     return [(float(a), float(b)) for a, b in zip(lo.tolist(), hi.tolist())]
 
 
@@ -214,7 +217,7 @@ def _selected_ranges(x2, kind, bounds, select, name, backend):
             return bounds, True
         lo, hi, bad = backend.row_extremes(x2, kind)
         if not bad.any():
-            return [(float(a), float(b)) for a, b in zip(lo.tolist(), hi.tolist())], False
+            return _pairs(lo, hi, kind), False
     elif bounds is not None:
         return bounds, True
     lo, hi, counts = backend.selected_extremes(x2, kind, select.mask, select.omit)
@@ -224,9 +227,9 @@ def _selected_ranges(x2, kind, bounds, select, name, backend):
         if select.mask is None:
             raise ValueError(f"{name} element {where} holds no {values} (nan_policy='omit')")
         raise ValueError(f"mask selects no {values} of {name} element {where}")
+    bounds = _pairs(lo, hi, kind)
     if kind == "int":
-        return list(zip(lo.tolist(), hi.tolist())), True
-    bounds = [(float(a), float(b)) for a, b in zip(lo.tolist(), hi.tolist())]
+        return bounds, True
     bad = [b for b, pair in enumerate(bounds) if not all(map(math.isfinite, pair))]
     if bad:  # selected by the mask, not left out by nan_policy
         raise ValueError(f"{name} must be finite, but element {bad[0]} holds NaN or Inf "
