@@ -210,3 +210,26 @@ def test_an_element_with_nothing_selected_raises_when_computed():
     lazy = rsgt_fast.dask.transform_batch(x, mask=mask, rng=0)
     with pytest.raises(ValueError, match="element 1"):
         lazy.compute()
+
+
+@pytest.mark.parametrize("axis", [1, 2, -1])
+@pytest.mark.parametrize("keys", [None, [5, 6, 7]])
+def test_channel_axis_bit_for_bit(axis, keys):
+    rng = np.random.default_rng(1)
+    x = rng.integers(-100, 300, (3, 4, 5, 6)).astype(np.int16)
+    mask = rng.random(x.shape) > 0.3
+    lazy = da.from_array(x, chunks=(2, 3, 2, 4))
+    for m, lazy_m in ((None, None), (mask, da.from_array(mask, chunks=2)), (mask[0], mask[0])):
+        expected, curves = rsgt_fast.transform_batch(x, rng=3, keys=keys, channel_axis=axis,
+                                                     mask=m, return_curves=True)
+        out, lazy_curves = rdask.transform_batch(lazy, rng=3, keys=keys, channel_axis=axis,
+                                                 mask=lazy_m, return_curves=True)
+        out, got = dask.compute(out, lazy_curves)
+        np.testing.assert_array_equal(out, expected)
+        np.testing.assert_array_equal(got.packed(), curves.packed())
+
+
+def test_dtype_none_keeps_a_float_input_dtype():
+    x = make(np.float16)
+    assert rdask.transform_batch(da.from_array(x), dtype=None, rng=0).dtype == np.float16
+    assert rdask.transform_batch(da.from_array(make(np.int16)), dtype=None).dtype == np.float32

@@ -288,3 +288,52 @@ def test_selection_options_are_checked_early():
         RandSmoothGrayValue(nan_policy="drop")
     with pytest.raises(TypeError, match="nonzero"):
         RandSmoothGrayValued(keys="img", nonzero="yes")
+
+
+@pytest.mark.parametrize("image, expected", [
+    (torch.randn(1, 6, 6, dtype=torch.float64), torch.float64),
+    (torch.randn(1, 6, 6).to(torch.float16), torch.float16),
+    (torch.randn(1, 6, 6).to(torch.bfloat16), torch.bfloat16),
+    (torch.from_numpy(ct_image(size=6)), torch.float32),
+    (ct_image(size=6).astype(np.float64), np.float64),
+])
+def test_dtype_none_keeps_the_input_float_dtype(image, expected):
+    out = RandSmoothGrayValue(prob=1.0, dtype=None).set_random_state(4)(image)
+    assert out.dtype == expected
+    batch = RandSmoothGrayValueBatch(prob=0.5, dtype=None).set_random_state(4)(image[None])
+    assert batch.dtype == expected
+
+
+def test_bfloat16_tensors_are_transformed_as_float32():
+    image = torch.randn(2, 6, 6, 6).to(torch.bfloat16)
+    out = RandSmoothGrayValue(prob=1.0, channel_wise=True).set_random_state(1)(image)
+    expected = RandSmoothGrayValue(prob=1.0, channel_wise=True).set_random_state(1)(
+        image.float())
+    assert out.dtype == torch.float32 and torch.equal(out, expected)
+
+
+def test_a_boolean_image_is_refused_naming_the_key():
+    mask = {"image": torch.from_numpy(ct_image() > 0)}
+    with pytest.raises(TypeError, match=r"data\['image'\] is boolean"):
+        RandSmoothGrayValued("image", prob=1.0)(mask)
+    with pytest.raises(TypeError, match="the batch is boolean"):
+        RandSmoothGrayValueBatch(prob=0.5).set_random_state(0)(mask["image"][None])
+
+
+def test_channel_wise_is_the_engine_curve_per_channel():
+    x = ct_image(channels=3)
+    transform = RandSmoothGrayValue(prob=1.0, channel_wise=True).set_random_state(2)
+    out = transform(x)
+    seed = RandSmoothGrayValue(prob=1.0).set_random_state(2)
+    seed.randomize()
+    expected = rsgt_fast.transform_batch(x[None], rng=seed._seed, channel_axis=1)[0]
+    np.testing.assert_array_equal(out, expected)
+    batch = torch.from_numpy(np.stack([x, x[::-1].copy()]))
+    keyed = RandSmoothGrayValueBatch(channel_wise=True).set_random_state(5)
+    out = keyed(batch, keys=[7, 8])
+    keyed.set_random_state(5)
+    alone = keyed(batch[1:], keys=[8])
+    assert torch.equal(out[1:], alone)
+    expected = rsgt_fast.transform_batch(batch.numpy(), rng=keyed._seed, keys=[7, 8],
+                                         channel_axis=1)
+    np.testing.assert_array_equal(out.numpy(), expected)

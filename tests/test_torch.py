@@ -63,7 +63,9 @@ def test_non_contiguous_and_grad_tensors():
 
 @pytest.mark.parametrize("call, error, match", [
     (lambda x: rtorch.transform_batch(x.numpy()), TypeError, "torch.Tensor"),
-    (lambda x: rtorch.transform_batch(x.to(torch.bfloat16)), TypeError, "bfloat16"),
+    (lambda x: rtorch.transform_batch(x.to(torch.bfloat16), dtype=torch.bfloat16,
+                                      out=torch.empty(x.shape)), ValueError, "bfloat16"),
+    (lambda x: rtorch.transform_batch(x, dtype=torch.int16), ValueError, "dtype"),
     (lambda x: rtorch.transform_batch(x, dtype=torch.int16), ValueError, "dtype"),
     (lambda x: rtorch.transform_batch(x, out=torch.empty(2, 2)), ValueError, "shape"),
     (lambda x: rtorch.transform_batch(x, out=torch.empty(x.shape, dtype=torch.float64)),
@@ -97,3 +99,30 @@ def test_keys_may_be_an_integer_tensor_and_masks_tensors():
     masked = rsgt_fast.torch.transform_batch(x, rng=4, mask=mask, fill=-1.0)
     np.testing.assert_array_equal(
         masked.numpy(), rsgt_fast.transform_batch(x.numpy(), rng=4, mask=mask.numpy(), fill=-1.0))
+
+
+@pytest.mark.parametrize("dtype", [torch.int16, torch.bool, torch.float16, torch.float32,
+                                   torch.float64, torch.bfloat16])
+def test_dtype_none_is_the_input_float_dtype(dtype):
+    x = batch(dtype)
+    out = rtorch.transform_batch(x, rng=2, dtype=None)
+    expected = dtype if dtype.is_floating_point else torch.float32
+    assert out.dtype == expected
+    source = x.float() if dtype == torch.bfloat16 else x
+    reference = rsgt_fast.transform_batch(source.numpy(), rng=2,
+                                          dtype=None if dtype != torch.bfloat16 else "float32")
+    assert torch.equal(out, torch.from_numpy(reference).to(expected))
+
+
+def test_bfloat16_is_transformed_as_its_exact_float32():
+    x = batch(torch.bfloat16)
+    before = x.clone()
+    as_float = rtorch.transform_batch(x, rng=5, keys=[3, 4, 5])
+    assert as_float.dtype == torch.float32
+    assert torch.equal(as_float, rtorch.transform_batch(x.float(), rng=5, keys=[3, 4, 5]))
+    out = torch.empty(x.shape, dtype=torch.bfloat16)
+    rounded, curves = rtorch.transform_batch(x, rng=5, keys=[3, 4, 5], dtype=torch.bfloat16,
+                                             out=out, return_curves=True)
+    assert rounded is out and torch.equal(out, as_float.to(torch.bfloat16))
+    assert torch.equal(rtorch.transform_batch(x, curves=curves), as_float)
+    assert torch.equal(x, before)

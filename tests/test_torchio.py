@@ -177,3 +177,24 @@ def test_nan_is_refused_naming_the_image_and_the_option():
         RandomSmoothGrayValue()(subject)
     with pytest.raises(ValueError, match="nan_policy"):
         RandomSmoothGrayValue(nan_policy="skip")
+
+
+def test_channel_wise_is_the_engine_curve_per_channel():
+    data = torch.from_numpy(np.repeat(make_subject().ct.numpy(), 3, axis=0))
+    subject = tio.Subject(ct=tio.ScalarImage(tensor=data))
+    out = SmoothGrayValue(seed=9, channel_wise=True)(subject).ct.data
+    expected = rsgt_fast.transform_batch(data.numpy()[None], rng=9, channel_axis=1)[0]
+    np.testing.assert_array_equal(out.numpy(), expected)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16, torch.bfloat16])
+def test_dtype_none_keeps_the_image_float_dtype(dtype):
+    data = torch.from_numpy(make_subject().mr.numpy()).to(dtype)
+    subject = tio.Subject(mr=tio.ScalarImage(tensor=data))
+    out = SmoothGrayValue(seed=3, dtype=None)(subject).mr.data
+    assert out.dtype == dtype
+    bf16 = dtype == torch.bfloat16
+    expected = rsgt_fast.transform_batch(data.float().numpy()[None] if bf16 else data.numpy()[None],
+                                         rng=3, dtype="float32" if bf16 else None)[0]
+    assert torch.equal(out, torch.from_numpy(expected).to(dtype))
+

@@ -147,6 +147,26 @@ def output_dtype(value, name="dtype"):
     return dtype
 
 
+def like_input(dtype, input_dtype):
+    """``dtype``, where ``None`` means the input's: its float dtype, or float32 for other input.
+
+    Outputs lie in [0, 1], so integer and bool input (which could not hold
+    them) get float32, and float16/32/64 input keeps its dtype, as MONAI's
+    ``dtype=None`` keeps it.
+    """
+    if dtype is not None:
+        return dtype
+    found = _float_output(np.dtype(input_dtype).newbyteorder("="))
+    return np.dtype(np.float32) if found is None else found
+
+
+def image_values(dtype, name):
+    """Refuse a boolean image (a mask passed by mistake) in an integration: ``TypeError``."""
+    if str(dtype) in ("bool", "torch.bool"):
+        raise TypeError(f"{name} is boolean, a mask rather than an image: pass the gray-value "
+                        "image (a mask goes to the transform's mask option)")
+
+
 def flag(value, name):
     """A bool (numpy bools too)."""
     if not isinstance(value, (bool, np.bool_)):

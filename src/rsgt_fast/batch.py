@@ -63,8 +63,9 @@ def transform_batch(x, *, n_sinusoids=N_SINUSOIDS, min_frequency=MIN_FREQUENCY,
     min_max_val : (lo, hi) or None
         Input range mapped onto the curve, the same for every element; values
         outside are clipped.  ``None`` uses each element's own min and max.
-    dtype : {'float32', 'float16', 'float64'}
-        Output dtype.
+    dtype : {'float32', 'float16', 'float64'} or None
+        Output dtype.  ``None``: the input's where it is float16, float32 or
+        float64, float32 for integer and bool input.
     rng : None, int, numpy.random.SeedSequence or numpy.random.Generator
         Source of the curve parameters (SPEC 7); an int seeds
         ``numpy.random.default_rng``.  The global ``np.random`` state is not used.
@@ -143,9 +144,10 @@ def transform_batch(x, *, n_sinusoids=N_SINUSOIDS, min_frequency=MIN_FREQUENCY,
     >>> bool(np.array_equal(a[2:], b))
     True
     """
-    opts, return_curves = check_options(n_sinusoids, min_frequency, max_frequency, min_max_val,
-                                        dtype, rng, keys, curves, return_curves)
     array = _validate.input_array(x, "x")
+    opts, return_curves = check_options(n_sinusoids, min_frequency, max_frequency, min_max_val,
+                                        _validate.like_input(dtype, array.dtype), rng, keys,
+                                        curves, return_curves)
     axis = _validate.channel_axis(channel_axis, array.ndim)
     channels = 1 if axis is None else array.shape[axis]
     if out is not None:
@@ -179,7 +181,10 @@ def transform_batch(x, *, n_sinusoids=N_SINUSOIDS, min_frequency=MIN_FREQUENCY,
 
 
 def by_channel(array, axis):
-    """``array`` with channel axis ``axis`` folded into the batch axis: rows ``(i, c)``."""
+    """``array`` with channel axis ``axis`` folded into the batch axis: rows ``(i, c)``.
+
+    numpy and Dask arrays alike (``np.moveaxis`` dispatches to Dask's).
+    """
     moved = np.moveaxis(array, axis, 1)
     return moved.reshape((moved.shape[0] * moved.shape[1],) + moved.shape[2:])
 

@@ -35,7 +35,8 @@ import numpy as np
 from . import _cpu, _validate, plan
 from ._optional import require
 from .batch import (
-    MAX_FREQUENCY, MIN_FREQUENCY, N_SINUSOIDS, RngLike, check_options, curve_draw, curve_source,
+    MAX_FREQUENCY, MIN_FREQUENCY, N_SINUSOIDS, RngLike, by_channel, check_options, curve_draw,
+    curve_source,
 )
 from .batch import transform_batch as _transform_batch
 from .curves import Curves, engine_curves
@@ -51,7 +52,8 @@ def transform_batch(x, *, n_sinusoids: int = N_SINUSOIDS, min_frequency: float =
                     min_max_val: tuple[float, float] | None = None, dtype="float32",
                     rng: RngLike = None, keys: Sequence[int] | None = None,
                     curves: Curves | None = None, nan_policy: str = "raise", mask=None,
-                    fill: float = 0.0, return_curves: bool = False):
+                    fill: float = 0.0, channel_axis: int | None = None,
+                    return_curves: bool = False):
     """Lazy random smooth gray value transformation of a Dask array, one curve per element.
 
     Parameters
@@ -67,6 +69,9 @@ def transform_batch(x, *, n_sinusoids: int = N_SINUSOIDS, min_frequency: float =
         As for :func:`rsgt_fast.transform_batch`; ``mask`` may be a Dask or
         numpy boolean array of ``x``'s shape or of one element's shape, and is
         rechunked like ``x``.
+    channel_axis : int, optional
+        As for :func:`rsgt_fast.transform_batch`: a curve per channel, keyed
+        and ordered as there, so the result is the in-memory call's.
     return_curves : bool
         Also return the curves, as a ``dask.delayed`` object resolving to a
         :class:`~rsgt_fast.Curves` (its ranges may come from the reduction):
@@ -91,21 +96,28 @@ def transform_batch(x, *, n_sinusoids: int = N_SINUSOIDS, min_frequency: float =
     if not isinstance(x, da.Array):
         raise TypeError(f"x must be a dask.array.Array, got {type(x).__name__} "
                         "(use rsgt_fast.transform_batch for in-memory arrays)")
-    opts, return_curves = check_options(n_sinusoids, min_frequency, max_frequency, min_max_val,
-                                        dtype, rng, keys, curves, return_curves)
     _validate.input_dtype(x.dtype, "x")
+    opts, return_curves = check_options(n_sinusoids, min_frequency, max_frequency, min_max_val,
+                                        _validate.like_input(dtype, x.dtype), rng, keys, curves,
+                                        return_curves)
+    axis = _validate.channel_axis(channel_axis, x.ndim)
     if x.ndim == 0:
         raise ValueError("x must have at least one dimension, got a 0-d array")
     if any(np.isnan(c) for sizes in x.chunks for c in sizes):
         raise ValueError("x has unknown chunk sizes; call x.compute_chunk_sizes() first")
     if x.size == 0:
         raise ValueError(f"x must not be empty, got shape {x.shape}")
-    n_rows = x.shape[0]
-    source, keys = curve_source(n_rows, rng, keys, curves)
-    kind = x.dtype.kind
     omit = _validate.nan_policy(nan_policy) == "omit"
     fill = _validate.fill_value(fill, opts.dtype)
     mask = _mask_like(mask, x)
+    shape, channels = x.shape, 1
+    if axis is not None:  # rows (element, channel), as the in-memory engine folds them
+        channels = x.shape[axis]
+        x = by_channel(x, axis)
+        mask = None if mask is None else by_channel(mask, axis).rechunk(x.chunks)
+    n_rows = x.shape[0]
+    source, keys = curve_source(n_rows, rng, keys, curves, channels)
+    kind = x.dtype.kind
 
     bounds, draw = curve_draw(curves, opts, source, keys, n_rows)
     params = draw()
@@ -134,6 +146,9 @@ def transform_batch(x, *, n_sinusoids: int = N_SINUSOIDS, min_frequency: float =
         reduced=bounds is None, kind=kind, out_dtype=opts.dtype,
         nan_policy="omit" if omit else "raise", fill=fill,
     )
+    if axis is not None:
+        moved = (shape[0], channels) + tuple(np.delete(shape, axis)[1:])
+        out = da.moveaxis(out.reshape(moved), 1, axis)
     if not return_curves:
         return out
     lazy_curves = _dask.delayed(_curves, pure=True)(params, bounds if bounds is not None

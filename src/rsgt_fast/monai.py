@@ -55,35 +55,44 @@ class _Options:
     def _set_options(self, n_sinusoids, min_frequency, max_frequency, min_max_val, dtype,
                      nonzero=False, nan_policy="raise"):
         self.options = _validate.curve_options(n_sinusoids, min_frequency, max_frequency,
-                                               min_max_val, _tensors.numpy_output(dtype))
+                                               min_max_val, "float32")
         self.nonzero = _validate.flag(nonzero, "nonzero")
         self.nan_policy = _validate.nan_policy(nan_policy)
-        self.dtype = self.options.dtype
+        self.dtype = _tensors.checked_dtype(dtype)
         self.curves = None
         # MONAI loads images as float32: DataLoader workers forked later find
         # those kernels in memory.
-        preload(("float32",), self.dtype)
+        preload(("float32",), self.dtype if isinstance(self.dtype, np.dtype) else "float32")
 
-    def _transform(self, rows, seed, keys=None, name="the image"):
-        """``rows`` transformed: a numpy array, or a tensor left on its device.
+    def _transform(self, rows, seed, keys=None, channels=False, name="the image"):
+        """``rows`` transformed: a numpy array, or a tensor (on its device).
 
-        ``name`` says what the rows are in a message about their values.
+        ``channels``: a curve per channel (axis 1 of ``rows``).  ``name`` says
+        what the rows are in a message about their values.
         """
+        _validate.image_values(rows.dtype, name)
         rng = seed if keys is not None else np.random.default_rng(seed)
-        engine = _tensors.transform_batch if _tensors.device_resident(rows) else transform_batch
+        engine = _tensors.transform_batch if _tensors.torch.is_tensor(rows) else transform_batch
         try:
             out, self.curves = engine(rows, rng=rng, keys=keys, return_curves=True,
                                       nan_policy=self.nan_policy,
                                       mask=(rows != 0) if self.nonzero else None,
-                                      **self.options.as_kwargs())
+                                      channel_axis=1 if channels else None,
+                                      **dict(self.options.as_kwargs(), dtype=self.dtype))
         except ValueError as exc:
             raise _validate.in_users_terms(exc, name, "nonzero=True") from None
         return out
 
+    def _output_dtype(self, array):
+        """The dtype of a transformed ``array``: ``dtype``, or the input's float dtype."""
+        if _tensors.torch.is_tensor(array):
+            return _tensors.output_for(self.dtype, array)
+        return _validate.like_input(self.dtype, array.dtype)
+
 
 def _values(data):
-    """The values of ``data``: a tensor where it stays on its device, else a numpy array."""
-    if _tensors.device_resident(data):
+    """The values of ``data``: a tensor as it is (on its device), anything else as numpy's."""
+    if _tensors.torch.is_tensor(data):
         return data.as_tensor() if hasattr(data, "as_tensor") else data
     return _utils.convert_to_numpy(data)
 
@@ -105,9 +114,11 @@ class RandSmoothGrayValue(_Options, _transforms.RandomizableTransform):
     channel_wise : bool
         Give each channel its own curve (and, with ``min_max_val=None``, its
         own range) instead of one curve for the whole image.
-    dtype : numpy or torch dtype
+    dtype : numpy or torch dtype, or None
         float16, float32 or float64 (``np.float16``, ``'float32'`` or
-        ``torch.float64``, for example): the dtype of a transformed image.
+        ``torch.float64``, for example), or ``torch.bfloat16`` for tensors:
+        the dtype of a transformed image.  ``None``: the image's own float
+        dtype (float32 for an integer image), as MONAI's ``dtype=None``.
     nonzero : bool
         Only nonzero voxels set the range and are transformed; zeros stay 0
         (as ``NormalizeIntensity(nonzero=True)`` leaves them).
@@ -163,8 +174,8 @@ class RandSmoothGrayValue(_Options, _transforms.RandomizableTransform):
         array = _values(img)
         if self.channel_wise and array.ndim < 2:
             raise ValueError(f"channel_wise needs a channel-first image, got shape {array.shape}")
-        rows = array if self.channel_wise else array[None]
-        out = self._transform(rows, self._seed, name=name).reshape(array.shape)
+        out = self._transform(array[None], self._seed, channels=self.channel_wise,
+                              name=name).reshape(array.shape)
         return _utils.convert_to_dst_type(out, dst=img, dtype=out.dtype)[0]
 
 
@@ -291,28 +302,16 @@ class RandSmoothGrayValueBatch(_Options, _transforms.RandomizableTransform):
             keys = _validate.keys(keys, len(array))
         chosen = np.flatnonzero(self._selected)
         if len(chosen) == len(array):
-            out = self._transform(self._rows(array), self._seed,
-                                  self._row_keys(keys, array), "the batch").reshape(array.shape)
+            out = self._transform(array, self._seed, keys, self.channel_wise, "the batch")
         else:
-            if _tensors.device_resident(array):
-                out = array.to(_tensors.tensor_dtype(self.dtype), copy=True)  # never the input
+            _validate.image_values(array.dtype, "the batch")
+            if _tensors.torch.is_tensor(array):
+                out = array.to(self._output_dtype(array), copy=True)  # never the input
                 chosen = _tensors.torch.as_tensor(chosen, device=array.device)
             else:
-                out = array.astype(self.dtype)
+                out = array.astype(self._output_dtype(array))
             if len(chosen):
-                subset = array[chosen]
                 subset_keys = None if keys is None else [keys[i] for i in chosen]
-                out[chosen] = self._transform(self._rows(subset), self._seed,
-                                              self._row_keys(subset_keys, subset), "the batch"
-                                              ).reshape(subset.shape)
+                out[chosen] = self._transform(array[chosen], self._seed, subset_keys,
+                                              self.channel_wise, "the batch")
         return _utils.convert_to_dst_type(out, dst=batch, dtype=out.dtype)[0]
-
-    def _rows(self, array):
-        return array.reshape((-1,) + array.shape[2:]) if self.channel_wise else array
-
-    def _row_keys(self, keys, array):
-        """One key per transformed row: channel c of sample key k gets ``k * C + c``."""
-        if keys is None or not self.channel_wise:
-            return keys
-        channels = array.shape[1]
-        return [key * channels + c for key in keys for c in range(channels)]

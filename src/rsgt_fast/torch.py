@@ -42,7 +42,7 @@ from .batch import transform_batch as _transform_batch
 torch = require("torch", "torch", "rsgt_fast.torch")
 
 __all__ = ["transform_batch", "transform_on_device", "device_resident", "tensor_dtype",
-           "numpy_output"]
+           "numpy_output", "checked_dtype", "output_for"]
 
 _OUTPUTS = {torch.float16: "float16", torch.float32: "float32", torch.float64: "float64"}
 
@@ -65,6 +65,28 @@ def tensor_dtype(dtype):
     """The torch dtype of an output dtype: ``'float32'``, ``np.float16``, ``torch.float64``..."""
     name = output_dtype(numpy_output(dtype)).name
     return next(t for t, n in _OUTPUTS.items() if n == name)
+
+
+def checked_dtype(dtype):
+    """An integration's ``dtype`` option, checked: ``None``, ``torch.bfloat16`` or a float dtype.
+
+    ``None`` (the input's float dtype) and ``torch.bfloat16`` come back as
+    they are, any other dtype as numpy's.
+    """
+    if dtype is None or dtype == torch.bfloat16:
+        return dtype
+    return output_dtype(numpy_output(dtype))
+
+
+def output_for(dtype, x):
+    """The dtype of :func:`transform_batch`'s result for tensor ``x`` and option ``dtype``.
+
+    ``None`` is ``x``'s float dtype (bfloat16 included), or float32 where
+    ``x`` holds integers or bools.
+    """
+    if dtype is None:
+        return x.dtype if x.dtype in _OUTPUTS or x.dtype == torch.bfloat16 else torch.float32
+    return dtype if dtype == torch.bfloat16 else tensor_dtype(dtype)
 
 
 def device_resident(value):
@@ -98,12 +120,16 @@ def transform_batch(x, *, n_sinusoids=N_SINUSOIDS, min_frequency=MIN_FREQUENCY,
     Parameters
     ----------
     x : torch.Tensor
-        Batch on axis 0, any device; integer, bool, float16, float32 or
-        float64.  Never modified; gradients do not flow through the transform.
+        Batch on axis 0, any device; integer, bool, float16, bfloat16,
+        float32 or float64 (bfloat16 is transformed as the float32 it
+        converts to exactly).  Never modified; gradients do not flow through
+        the transform.
     n_sinusoids, min_frequency, max_frequency, min_max_val, rng, keys, curves, return_curves
         As for :func:`rsgt_fast.transform_batch`.
-    dtype : torch.dtype or str
-        ``torch.float32`` (default), ``torch.float16`` or ``torch.float64``.
+    dtype : torch.dtype, str or None
+        ``torch.float32`` (default), ``torch.float16``, ``torch.float64`` or
+        ``torch.bfloat16`` (the float32 result rounded to it).  ``None``: the
+        input's float dtype, float32 for integer and bool input.
     out : torch.Tensor, optional
         Tensor of ``x``'s shape, dtype ``dtype`` and device to write into.
     nan_policy, fill, channel_axis
@@ -125,8 +151,14 @@ def transform_batch(x, *, n_sinusoids=N_SINUSOIDS, min_frequency=MIN_FREQUENCY,
                         "(use rsgt_fast.transform_batch for numpy arrays)")
     if x.device.type == "meta":
         raise ValueError("x is on the meta device and holds no values")
-    if x.is_complex() or x.dtype == torch.bfloat16:
+    if x.is_complex():
         raise TypeError(f"x must hold integers or float16/32/64 values, got {x.dtype}")
+    dtype = output_for(dtype, x)
+    if x.dtype == torch.bfloat16 or dtype == torch.bfloat16:
+        return _through_float32(x, dtype, out, dict(
+            n_sinusoids=n_sinusoids, min_frequency=min_frequency, max_frequency=max_frequency,
+            min_max_val=min_max_val, rng=rng, keys=keys, curves=curves, nan_policy=nan_policy,
+            mask=mask, fill=fill, channel_axis=channel_axis, return_curves=return_curves))
     out_name = output_dtype(numpy_output(dtype))
     if out is not None:
         if not isinstance(out, torch.Tensor):
@@ -168,6 +200,28 @@ def transform_batch(x, *, n_sinusoids=N_SINUSOIDS, min_frequency=MIN_FREQUENCY,
             out.copy_(tensor)
             tensor = out
     return (tensor, applied) if return_curves else tensor
+
+
+def _through_float32(x, dtype, out, options):
+    """:func:`transform_batch` of bfloat16 input or to a bfloat16 output, by way of float32.
+
+    bfloat16 converts to float32 exactly; a bfloat16 result is the float32
+    one rounded by torch.
+    """
+    if out is not None and dtype == torch.bfloat16:
+        if not isinstance(out, torch.Tensor) or out.dtype != torch.bfloat16:
+            raise ValueError(f"out must be a bfloat16 tensor for dtype={dtype}, got "
+                             f"{getattr(out, 'dtype', type(out).__name__)}")
+        if out.shape != x.shape or out.device != x.device:
+            raise ValueError(f"out must have shape {tuple(x.shape)} on {x.device}, got "
+                             f"{tuple(out.shape)} on {out.device}")
+    source = x.detach().float() if x.dtype == torch.bfloat16 else x
+    if dtype != torch.bfloat16:
+        return transform_batch(source, dtype=dtype, out=out, **options)
+    result = transform_batch(source, dtype=torch.float32, **options)
+    values, curves = result if options["return_curves"] else (result, None)
+    rounded = values.to(torch.bfloat16) if out is None else out.copy_(values)
+    return (rounded, curves) if options["return_curves"] else rounded
 
 
 def transform_on_device(x, out_name, *, n_sinusoids, min_frequency, max_frequency, min_max_val,

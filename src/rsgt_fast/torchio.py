@@ -16,9 +16,10 @@ Requires the ``rsgt-fast[torchio]`` extra.
 
 from __future__ import annotations
 
+import numpy as np
+
 from . import _validate
 from ._optional import require
-from .batch import transform_batch
 from .warmup import preload
 
 _tio = require("torchio", "torchio", "torchio")
@@ -31,9 +32,10 @@ __all__ = ["RandomSmoothGrayValue", "SmoothGrayValue"]
 
 def _check(n_sinusoids, min_frequency, max_frequency, min_max_val, dtype):
     opts = _validate.curve_options(n_sinusoids, min_frequency, max_frequency, min_max_val,
-                                   _tensors.numpy_output(dtype))
+                                   "float32")
+    dtype = _tensors.checked_dtype(dtype)
     return (opts.n_sinusoids, opts.min_frequency, opts.max_frequency, opts.min_max_val,
-            opts.dtype.name)
+            dtype.name if isinstance(dtype, np.dtype) else dtype)
 
 
 class RandomSmoothGrayValue(_tio.transforms.augmentation.RandomTransform,
@@ -54,7 +56,8 @@ class RandomSmoothGrayValue(_tio.transforms.augmentation.RandomTransform,
     channel_wise : bool
         Give each channel its own curve instead of one per image.
     dtype : {'float32', 'float16', 'float64'} or a numpy or torch float dtype
-        Data type of the transformed images.
+        Data type of the transformed images (``torch.bfloat16`` too).
+        ``None``: each image's own float dtype (float32 for an integer image).
     masking_method : None, str, callable, ...
         The voxels that set the range and are transformed, given as TorchIO's
         intensity transforms take it (the name of a ``LabelMap`` of the
@@ -88,7 +91,7 @@ class RandomSmoothGrayValue(_tio.transforms.augmentation.RandomTransform,
         self.nan_policy = _validate.nan_policy(nan_policy)
         # TorchIO's images are float32: loader workers forked later find those kernels
         # in memory.
-        preload(("float32",), self.dtype)
+        preload(("float32",), self.dtype if isinstance(self.dtype, str) else "float32")
 
     def apply_transform(self, subject):
         """Draw a seed per image and apply :class:`SmoothGrayValue` with them."""
@@ -137,22 +140,20 @@ class SmoothGrayValue(_tio.transforms.IntensityTransform):
     def apply_transform(self, subject):
         """Replace each selected scalar image's data by its transformed values."""
         for name, image in self.get_images_dict(subject).items():
-            on_device = _tensors.device_resident(image.data)
-            data = image.data if on_device else image.numpy()
-            rows = data if self.channel_wise else data[None]
+            data = image.data
             mask = None
             if self.masking_method is not None:
                 mask = self.get_mask_from_masking_method(self.masking_method, subject,
-                                                         image.data).bool()
-                mask = mask.reshape(rows.shape) if on_device else mask.numpy().reshape(rows.shape)
+                                                         data).bool()[None]
             try:
-                out = (_tensors.transform_batch if on_device else transform_batch)(
-                    rows, n_sinusoids=self.n_sinusoids, min_frequency=self.min_frequency,
+                out = _tensors.transform_batch(
+                    data[None], n_sinusoids=self.n_sinusoids, min_frequency=self.min_frequency,
                     max_frequency=self.max_frequency, min_max_val=self.min_max_val,
                     dtype=self.dtype, rng=int(self.get_parameter(self.seed, name)),
                     nan_policy=self.nan_policy, mask=mask,
-                ).reshape(data.shape)
+                    channel_axis=1 if self.channel_wise else None,
+                )[0]
             except ValueError as exc:
                 raise _validate.in_users_terms(exc, f"image {name!r}", "masking_method") from None
-            image.set_data(out if on_device else torch.from_numpy(out))
+            image.set_data(out)
         return subject
