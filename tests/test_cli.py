@@ -376,3 +376,27 @@ def test_augment_empty_npy_in_the_users_words(capsys, tmp_path):
     assert status == 1
     assert any("empty.npy holds no voxels" in line for line in err), err
     assert not any("x must" in line for line in err)
+
+
+def test_augment_channel_axis_gives_each_modality_its_curve(capsys, tmp_path):
+    rng = np.random.default_rng(6)
+    x = rng.gamma(2.0, 200.0, (9, 8, 7, 3)).astype(np.float32)  # T1, T2, FLAIR last
+    path = tmp_path / "t1_t2_flair.nii.gz"
+    nib.save(nib.Nifti1Image(x, np.eye(4)), path)
+    status, _, err = run(capsys, "augment", path, "-o", tmp_path / "out", "--seed", 2, "--n", 2,
+                         "--channel-axis", -1)
+    assert status == 0, err
+    expected = rsgt_fast.transform_batch(
+        np.stack([x, x]), channel_axis=-1,
+        rng=np.random.default_rng(np.random.SeedSequence(2).spawn(1)[0]))
+    for k in range(2):
+        result = np.asanyarray(nib.load(tmp_path / "out" / f"t1_t2_flair_rsgt{k}.nii.gz").dataobj)
+        np.testing.assert_array_equal(result, expected[k])
+
+
+def test_augment_channel_axis_out_of_range_names_the_file_and_option(capsys, tmp_path, nifti):
+    status, _, err = run(capsys, "augment", nifti, "-o", tmp_path / "out", "--channel-axis", 3)
+    assert status == 1
+    assert any("--channel-axis 3 is out of range for ct.nii.gz, which has 3 axes" in line
+               for line in err), err
+    assert not any("channel_axis must" in line or "x has" in line for line in err)

@@ -127,6 +127,8 @@ def build_parser():
               rsgt-fast augment slices/*.npy -o out --dtype float16
               rsgt-fast augment scans/*.nii.gz -o out --seed 0 --workers 4
               rsgt-fast augment stack.zarr -o out --n 2 --seed 0
+              rsgt-fast augment mr.nii.gz -o out --nan-policy omit --mask nonzero
+              rsgt-fast augment t1_t2_flair.nii.gz -o out --channel-axis -1
 
             With --seed the run is reproducible: input number i (in the order
             given) gets the i-th child of numpy.random.SeedSequence(seed), and
@@ -160,6 +162,10 @@ def build_parser():
                          help="voxels that set the range and are transformed: nonzero ones, or "
                               "those where an image FILE of the same shape is nonzero; the "
                               "others are written as 0")
+    augment.add_argument("--channel-axis", type=int, metavar="AXIS",
+                         help="give each channel on this axis of an image its own curve and "
+                              "range (e.g. -1 for a NIfTI holding T1, T2 and FLAIR on its last "
+                              "axis); default: one curve per image")
     augment.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     augment.add_argument("--series", metavar="UID",
                          help="in a DICOM folder with several series, the one to read "
@@ -390,7 +396,8 @@ def _augment(args):
             raise _usage("augment", f"--mask {args.mask}: no such file (give an image file or "
                                     "the word nonzero)")
     options = {"bounds": _min_max(args.min_max), "dtype": args.dtype, "n": args.n,
-               "series": args.series, "nan_policy": args.nan_policy, "mask": mask}
+               "series": args.series, "nan_policy": args.nan_policy, "mask": mask,
+               "channel_axis": args.channel_axis}
     seeds = input_streams(args.seed, inputs, args.key)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     jobs, failed = _plan_outputs(inputs, seeds, args)
@@ -501,8 +508,22 @@ def _checked_voxels(path, array, nan_policy, mask):
     return selected
 
 
+def _channel_axis(name, shape, axis):
+    """The batch's axis of an image's channel ``axis`` (``None`` stays), or :class:`FileProblem`.
+
+    ``shape`` is one image's (a .zarr array's includes its batch axis 0).
+    """
+    if axis is None:
+        return None
+    if not -len(shape) <= axis < len(shape):
+        raise FileProblem(f"--channel-axis {axis} is out of range for {name}, which has "
+                          f"{len(shape)} axes {tuple(shape)}; give an axis from 0 to "
+                          f"{len(shape) - 1} (or from -1 to -{len(shape)})")
+    return axis + 1 if axis >= 0 else axis
+
+
 def augment_file(path, seed, targets, bounds, dtype, n, series=None, nan_policy="raise",
-                 mask=None):
+                 mask=None, channel_axis=None):
     """Write the ``n`` transformed copies of one input file to ``targets``.
 
     Copies are drawn in one batch from ``numpy.random.default_rng(seed)``, so
@@ -512,14 +533,17 @@ def augment_file(path, seed, targets, bounds, dtype, n, series=None, nan_policy=
 
     image = io.read(path, series if Path(path).is_dir() else None)
     selected = _checked_voxels(path, image.array, nan_policy, mask)
+    axis = _channel_axis(Path(path).name, image.array.shape, channel_axis)
     stack = np.broadcast_to(image.array, (n,) + image.array.shape)
     outputs = transform_batch(stack, min_max_val=bounds, dtype=dtype, nan_policy=nan_policy,
-                              mask=selected, rng=np.random.default_rng(seed))
+                              mask=selected, channel_axis=axis,
+                              rng=np.random.default_rng(seed))
     for target, output in zip(targets, outputs, strict=True):
         io.write(image.with_array(output), target)
 
 
-def augment_zarr(path, seed, targets, bounds, dtype, n, nan_policy="raise", mask=None):
+def augment_zarr(path, seed, targets, bounds, dtype, n, nan_policy="raise", mask=None,
+                 channel_axis=None):
     """Write ``n`` transformed copies of a zarr batch (axis 0) through ``rsgt_fast.dask``.
 
     Copy ``k`` draws its curves from child ``k`` of ``seed``; blocks are read,
@@ -536,9 +560,15 @@ def augment_zarr(path, seed, targets, bounds, dtype, n, nan_policy="raise", mask
         mask = x != 0
     elif mask is not None:
         raise FileProblem(f"--mask {Path(mask).name}: a .zarr input takes --mask nonzero only")
+    if channel_axis is not None:
+        _channel_axis(Path(path).name, x.shape, channel_axis)
+        if channel_axis % x.ndim == 0:
+            raise FileProblem(f"--channel-axis {channel_axis} of {Path(path).name} is its batch "
+                              f"axis 0 (shape {x.shape}); give an axis from 1 to {x.ndim - 1}")
     for target, child in zip(targets, seed.spawn(n), strict=True):
         lazy = rdask.transform_batch(x, min_max_val=bounds, dtype=dtype, nan_policy=nan_policy,
-                                     mask=mask, rng=np.random.default_rng(child))
+                                     mask=mask, channel_axis=channel_axis,
+                                     rng=np.random.default_rng(child))
         lazy.to_zarr(str(target), overwrite=True)
 
 
@@ -549,7 +579,7 @@ def _run_jobs(jobs, options, client):
         fn = augment_zarr if _is_zarr(path) else augment_file
         extra = () if _is_zarr(path) else (options["series"],)
         return fn, (path, seed, targets, options["bounds"], options["dtype"], options["n"], *extra,
-                    options["nan_policy"], options["mask"])
+                    options["nan_policy"], options["mask"], options["channel_axis"])
 
     def here(path):
         fn, call_args = call(path)
