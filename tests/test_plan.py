@@ -175,7 +175,17 @@ def test_registry_entries_fit_their_kernels(dtype, out_dtype):
 @pytest.mark.parametrize("out_dtype", ["float16", "float32"])
 def test_registry_lists_what_a_selection_compiles(dtype, out_dtype):
     x = (np.arange(40) % 7).astype(dtype).reshape(2, 20)
-    transform_batch(x, mask=x != 1, nan_policy="omit", dtype=out_dtype, rng=0)
-    for name, kernel, types in plan.signatures_of_selections(dtype, out_dtype):
-        if _jit.compiling():
-            assert tuple(types) in [tuple(s) for s in kernel.signatures], name
+    entries = plan.signatures_of_selections(dtype, out_dtype)
+    listed = {(name, tuple(types)) for name, _, types in entries}
+    kernels = {name: kernel for name, kernel, _ in entries}
+    before = {name: set(getattr(k, "signatures", ())) for name, k in kernels.items()}
+    for bounds in (None, (0, 6), (-0.5, 6.5)):
+        transform_batch(x, mask=x != 1, nan_policy="omit", dtype=out_dtype, rng=0,
+                        min_max_val=bounds)
+    if not _jit.compiling():
+        return
+    compiled = {(name, tuple(s)) for name, k in kernels.items() for s in k.signatures}
+    new = {(name, s) for name, s in compiled if s not in before[name]}
+    assert new <= listed  # what these calls compiled is in the registry
+    ran = {name for name, _ in compiled & listed}
+    assert "scan_selected" in ran and any(name.endswith("_restoring") for name in ran)

@@ -40,9 +40,9 @@ from ._layout import (
     BASE, CLIP_HI, CLIP_LO, DENSE, HI, LAST, LO, POINTS, SCALE, UNIT, UNIT_LO, YMAX, YMIN,
 )
 
-__all__ = ["row_extremes", "selected_extremes", "restore_outside", "tables", "map_voxels",
-           "small_rows", "sample_curve", "round_table", "ct_float", "mr_affine", "percentiles",
-           "KERNELS", "CHUNK"]
+__all__ = ["row_extremes", "selected_extremes", "restore_args", "restore_outside", "tables",
+           "map_voxels", "small_rows", "sample_curve", "round_table", "ct_float", "mr_affine",
+           "percentiles", "KERNELS", "CHUNK"]
 
 #: Values per task of the kernels that read every value.
 CHUNK = 1 << 16
@@ -278,11 +278,20 @@ def selected_extremes(x2, kind, mask2, omit):
     return values[:, 0], values[:, 1], parts[:, 2].reshape(x.shape[0], n_chunks).sum(axis=1)
 
 
-def restore_outside(x2, kind, mask2, omit, fills, out2):
-    """Write ``fills[0]`` outside the mask and ``fills[1]`` over NaN input (``out2``'s dtype)."""
+def restore_args(x2, kind, mask2, omit, fills):
+    """:func:`restore`'s arguments before ``out``, for rows ``x2``.
+
+    ``fills[0]`` goes outside the mask, ``fills[1]`` over NaN input; ``fills``
+    is in the output's dtype, as ``out2`` views it.
+    """
     _, x, code, mask = _selection_args(x2, kind, mask2, omit)
-    _, n_tasks = _chunked(x)
-    run(restore, (x, code, mask, fills, out2, CHUNK), n_tasks, x.size)
+    return x, code, mask, fills
+
+
+def restore_outside(selection, out2):
+    """:func:`restore` with ``selection`` from :func:`restore_args`, over all of ``out2``."""
+    _, n_tasks = _chunked(out2)
+    run(restore, selection + (out2, CHUNK), n_tasks, out2.size)
 
 
 # ------------------------------------------------------------------ curves and tables
@@ -572,10 +581,63 @@ def interpolate_integers(x, clip, place_, pairs, out, chunk, t0, t1):
             _blend(ob, first, m, pairs[b], idx, frac)
 
 
-def map_voxels(plan, x2, table, out2):
+# Each mapping kernel followed, task by task, by :func:`restore` on the chunk it
+# has just written, while that chunk is still in cache: the transform of a
+# selection in one pass.  ``args`` are the mapping kernel's, ``selection``
+# :func:`restore`'s before ``out``.
+
+
+@kernel
+def lookup_restoring(args, selection, t0, t1):
+    """:func:`lookup`, then :func:`restore`, task by task."""
+    x, table, out, offset, chunk = args
+    xk, code, mask, fills = selection
+    for t in range(t0, t1):
+        lookup(x, table, out, offset, chunk, t, t + 1)
+        restore(xk, code, mask, fills, out, chunk, t, t + 1)
+
+
+@kernel
+def lookup_index_restoring(args, selection, t0, t1):
+    """:func:`lookup_index`, then :func:`restore`, task by task."""
+    x, clip, place_, table, out, chunk = args
+    xk, code, mask, fills = selection
+    for t in range(t0, t1):
+        lookup_index(x, clip, place_, table, out, chunk, t, t + 1)
+        restore(xk, code, mask, fills, out, chunk, t, t + 1)
+
+
+@kernel
+def interpolate_restoring(args, selection, t0, t1):
+    """:func:`interpolate`, then :func:`restore`, task by task."""
+    x, place_, pairs, out, chunk = args
+    xk, code, mask, fills = selection
+    for t in range(t0, t1):
+        interpolate(x, place_, pairs, out, chunk, t, t + 1)
+        restore(xk, code, mask, fills, out, chunk, t, t + 1)
+
+
+@kernel
+def interpolate_integers_restoring(args, selection, t0, t1):
+    """:func:`interpolate_integers`, then :func:`restore`, task by task."""
+    x, clip, place_, pairs, out, chunk = args
+    xk, code, mask, fills = selection
+    for t in range(t0, t1):
+        interpolate_integers(x, clip, place_, pairs, out, chunk, t, t + 1)
+        restore(xk, code, mask, fills, out, chunk, t, t + 1)
+
+
+_RESTORING = {lookup: lookup_restoring, lookup_index: lookup_index_restoring,
+              interpolate: interpolate_restoring,
+              interpolate_integers: interpolate_integers_restoring}
+
+
+def map_voxels(plan, x2, table, out2, selection=None):
     """Map every value of rows ``x2`` through its row's ``table`` into ``out2``.
 
     ``out2`` is viewed as ``uint16`` for float16; ``plan`` says which table.
+    ``selection`` (from :func:`restore_args`): each chunk's values outside
+    the selection are then restored in the same pass.
     """
     n_chunks, n_tasks = _chunked(x2)
     if plan.table == "lookup":
@@ -586,7 +648,10 @@ def map_voxels(plan, x2, table, out2):
         fn, args = interpolate_integers, (x2, plan.clip, plan.place, table, out2, CHUNK)
     else:
         fn, args = interpolate, (x2, plan.place, table, out2, CHUNK)
-    run(fn, args, n_tasks, x2.size)
+    if selection is None:
+        run(fn, args, n_tasks, x2.size)
+    else:
+        run(_RESTORING[fn], (args, selection), n_tasks, x2.size)
 
 
 # ------------------------------------------------------------------ small elements
@@ -879,6 +944,9 @@ KERNELS = {
     "round_table": round_table, "ct_kernel": ct_kernel,
     "mr_kernel": mr_kernel, "histogram_kernel": histogram_kernel,
     "collect_kernel": collect_kernel, "scan_selected": scan_selected, "restore": restore,
+    "lookup_restoring": lookup_restoring, "lookup_index_restoring": lookup_index_restoring,
+    "interpolate_restoring": interpolate_restoring,
+    "interpolate_integers_restoring": interpolate_integers_restoring,
 }
 
 

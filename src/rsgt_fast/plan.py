@@ -206,19 +206,13 @@ class Selection(NamedTuple):
 def _selected_ranges(x2, kind, bounds, select, name, backend):
     """``(bounds, restore)``: the ranges over the selected values, and whether to restore.
 
-    ``restore``: whether any value needs :func:`_restore` after the transform.
-    Without a mask, rows free of NaN and Inf are scanned once, as without
-    ``select``; given ranges (replay, ``min_max_val``) are not scanned.
+    ``restore``: whether any value needs restoring after the transform (one
+    scan tells: without a mask, rows whose every value counts need none);
+    given ranges (replay, ``min_max_val``) are not scanned.
     """
-    if select.mask is None:
-        if kind == "int":
-            return ranges(x2, kind, bounds, name, backend), False
-        if bounds is not None:
-            return bounds, True
-        lo, hi, bad = backend.row_extremes(x2, kind)
-        if not bad.any():
-            return _pairs(lo, hi, kind), False
-    elif bounds is not None:
+    if select.mask is None and kind == "int":
+        return ranges(x2, kind, bounds, name, backend), False
+    if bounds is not None:
         return bounds, True
     lo, hi, counts = backend.selected_extremes(x2, kind, select.mask, select.omit)
     if not counts.all():
@@ -228,6 +222,8 @@ def _selected_ranges(x2, kind, bounds, select, name, backend):
             raise ValueError(f"{name} element {where} holds no {values} (nan_policy='omit')")
         raise ValueError(f"mask selects no {values} of {name} element {where}")
     bounds = _pairs(lo, hi, kind)
+    if select.mask is None:
+        return bounds, bool((counts < x2.shape[1]).any())
     if kind == "int":
         return bounds, True
     bad = [b for b, pair in enumerate(bounds) if not all(map(math.isfinite, pair))]
@@ -237,10 +233,10 @@ def _selected_ranges(x2, kind, bounds, select, name, backend):
     return bounds, True
 
 
-def _restore(x2, kind, select, out2, out_dtype, backend):
-    """``fill`` outside the mask and NaN where the input is NaN, over what the transform wrote."""
+def _restoring(x2, kind, select, out2, out_dtype, backend):
+    """What restores ``fill`` outside the mask and NaN where the input is NaN, for the backend."""
     fills = np.array([select.fill, np.nan], out_dtype).view(out2.dtype)
-    backend.restore_outside(x2, kind, select.mask, select.omit and kind != "int", fills, out2)
+    return backend.restore_args(x2, kind, select.mask, select.omit and kind != "int", fills)
 
 
 def transform(x2, kind, dtype, draw, bounds, out2, out_dtype, name="x", backend=_cpu,
@@ -274,9 +270,8 @@ def transform(x2, kind, dtype, draw, bounds, out2, out_dtype, name="x", backend=
         if restore and select.omit and np.may_share_memory(x2, out2):
             x2 = x2.copy()  # in place: NaN must still be found after the transform
         curve = draw()
-        extrema = apply(x2, kind, dtype, curve, bounds, out2, out_dtype, backend)
-        if restore:
-            _restore(x2, kind, select, out2, out_dtype, backend)
+        selection = _restoring(x2, kind, select, out2, out_dtype, backend) if restore else None
+        extrema = apply(x2, kind, dtype, curve, bounds, out2, out_dtype, backend, selection)
         return Applied(curve, bounds, extrema)
     if backend is _cpu and _fits_small(x2, kind, bounds) and _cpu.curves_compiled():
         # Small 8/16-bit elements on integer grids: one call does it all.
@@ -311,17 +306,19 @@ def applied(result):
     return engine_curves(result.curve, bounds, extrema)
 
 
-def apply(x2, kind, dtype, curve, bounds, out2, out_dtype, backend=_cpu):
+def apply(x2, kind, dtype, curve, bounds, out2, out_dtype, backend=_cpu, selection=None):
     """Transform rows ``x2`` with curves ``curve`` over ranges ``bounds`` into ``out2``.
 
     Returns the ``(B, 2)`` extrema of the curves.  Elements that need
-    different tables go in groups, one backend call each.
+    different tables go in groups, one backend call each.  ``selection``
+    (the backend's ``restore_args``): the values outside it are restored, in
+    the mapping pass where the elements share their tables.
     """
     table_dtype = np.dtype(np.uint16) if out_dtype == np.float16 else np.dtype(out_dtype)
     plans = make_plans(dtype, x2.shape[1] * x2.shape[0], kind, curve, bounds, out_dtype)
     if len(plans) == 1:
         _, plan = plans[0]
-        backend.map_voxels(plan, x2, backend.tables(plan, curve, table_dtype), out2)
+        backend.map_voxels(plan, x2, backend.tables(plan, curve, table_dtype), out2, selection)
         return plan.extrema
     extrema = np.empty((x2.shape[0], 2))
     for members, plan in plans:
@@ -330,6 +327,8 @@ def apply(x2, kind, dtype, curve, bounds, out2, out_dtype, backend=_cpu):
         backend.map_voxels(plan, rows_, backend.tables(plan, curve[members], table_dtype), part)
         out2[members] = part
         extrema[members] = plan.extrema
+    if selection is not None:
+        backend.restore_outside(selection, out2)
     return extrema
 
 
@@ -774,6 +773,11 @@ def signatures_of_selections(in_dtype, out_dtype):
     x, code, mask = _array(view), _array(view, 1), _array(np.uint8)
     found = [("scan_selected", (x, code, mask, i64, _array(np.int64), i64, i64)),
              ("restore", (x, code, mask, _array(table, 1), _array(table), i64, i64, i64))]
+    selection = numba.types.Tuple((x, code, mask, _array(table, 1)))
+    for name, _, types in signatures(in_dtype, out_dtype):
+        if name in ("lookup", "lookup_index", "interpolate", "interpolate_integers"):
+            found.append((f"{name}_restoring",
+                          (numba.types.Tuple(types[:-2]), selection, i64, i64)))
     return [(name, _cpu.KERNELS[name], types) for name, types in found]
 
 
