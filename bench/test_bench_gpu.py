@@ -3,8 +3,10 @@
 A ``(16, 128, 128, 128)`` int16 CT batch on the GPU becomes float32:
 
 * ours: ``rsgt_fast.torch.transform_batch``, one Triton kernel for every
-  voxel; with their own ranges the elements get ranges and tables on the GPU
-  (nothing is downloaded), with a known range the tables come from the host;
+  voxel, each case on the path it names: with their own ranges
+  (``ours_own``) or a given integral range (``ours_given``) the elements get
+  their tables on the GPU (nothing is downloaded); with a range that is not
+  integral (``ours_host``) the tables come from the host, one upload;
 * the floor: an int16 to float32 copy into the same output, which moves
   exactly the bytes a transform must (2 read, 4 written per voxel), so its
   throughput is the one to reach; and a plain device-to-device copy of the
@@ -29,7 +31,10 @@ import rsgt_fast  # noqa: E402
 import rsgt_fast.torch as rtorch  # noqa: E402
 
 SHAPES = ((16, 128, 128, 128), (2, 16, 16, 16))
-CONTENDERS = ["ours_own", "ours_known", "copy", "float", "monai", "cpu"]
+CONTENDERS = ["ours_own", "ours_given", "ours_host", "copy", "float", "monai", "cpu"]
+#: The range each of our cases passes, and where its tables are built.
+RANGES = {"ours_own": (None, "device"), "ours_given": ((-1024, 3071), "device"),
+          "ours_host": ((-1024.5, 3071.5), "host")}
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +46,22 @@ def batch(full_size):
     return x.cuda()
 
 
+def tables_built_on(x, bounds, monkeypatch):
+    """Where a call on ``x`` with range ``bounds`` builds its tables: ``device`` or ``host``."""
+    backend = rtorch._gpu()
+    calls = []
+    build = backend.device_lookup
+
+    def watched(*args, **kwargs):
+        calls.append(args)
+        return build(*args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(backend, "device_lookup", watched)
+        rtorch.transform_batch(x[:1], rng=0, min_max_val=bounds)
+    return "device" if calls else "host"
+
+
 def synced(fn):
     def run():
         result = fn()
@@ -50,22 +71,27 @@ def synced(fn):
 
 
 @pytest.mark.parametrize("contender", CONTENDERS)
-def test_ct_batch_on_the_gpu(benchmark, timed, batch, contender):
+def test_ct_batch_on_the_gpu(benchmark, timed, batch, contender, monkeypatch):
     benchmark.group = (f"15 GPU int16 {'x'.join(map(str, batch.shape))} -> float32 "
                        f"({torch.cuda.get_device_name()})")
     out = torch.empty(batch.shape, dtype=torch.float32, device=batch.device)
-    if contender in ("ours_own", "ours_known"):
-        bounds = None if contender == "ours_own" else (-1024, 3071)
+    if contender in RANGES:
+        bounds, tables = RANGES[contender]
+        assert tables_built_on(batch, bounds, monkeypatch) == tables
         rng = np.random.default_rng(0)
         info = {"role": "ours"} if bounds is None else {}
+        name = {"ours_own": "own ranges", "ours_given": "given range",
+                "ours_host": "non-integral range"}[contender]
         result = timed(synced(lambda: rtorch.transform_batch(batch, rng=rng, out=out,
                                                              min_max_val=bounds)),
-                       contender=f"rsgt_fast.torch ({'own' if bounds is None else 'known'} "
-                                 "ranges)", **info)
+                       contender=f"rsgt_fast.torch ({name}: tables on the {tables})", **info)
         assert result is out and out.device == batch.device
         expected = rsgt_fast.transform_batch(batch[:1].cpu().numpy(), rng=1, min_max_val=bounds)
-        got = rtorch.transform_batch(batch[:1], rng=1, min_max_val=bounds)
-        np.testing.assert_allclose(got.cpu().numpy(), expected, rtol=0, atol=1e-6)
+        got = rtorch.transform_batch(batch[:1], rng=1, min_max_val=bounds).cpu().numpy()
+        if tables == "device":
+            np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+        else:
+            np.testing.assert_array_equal(got, expected)
     elif contender == "copy":
         target = torch.empty_like(batch)
         timed(synced(lambda: target.copy_(batch)),

@@ -229,8 +229,9 @@ def transform_on_device(x, out_name, *, n_sinusoids, min_frequency, max_frequenc
     """:func:`transform_batch` on the GPU backend (``_gpu``), for a tensor of one of its dtypes.
 
     The tensor stays where it is; the planner routes it as the numpy engine's
-    (:func:`rsgt_fast.plan.transform`).  Run on CPU tensors only in Triton's
-    interpreter, as the tests do.
+    (:func:`rsgt_fast.plan.transform`).  A contiguous ``out`` is written
+    directly, any other through a temporary.  Run on CPU tensors only in
+    Triton's interpreter, as the tests do.
     """
     backend = _gpu()
     opts, return_curves = check_options(n_sinusoids, min_frequency, max_frequency, min_max_val,
@@ -242,13 +243,14 @@ def transform_on_device(x, out_name, *, n_sinusoids, min_frequency, max_frequenc
     n_rows = x.shape[0]
     source, keys = curve_source(n_rows, rng, keys, curves)
     x2, kind = backend.rows(x)
-    result = torch.empty(x2.shape, dtype=tensor_dtype(opts.dtype), device=x.device)
+    direct = out is not None and out.is_contiguous()
+    result = out if direct else torch.empty(x.shape, dtype=tensor_dtype(opts.dtype),
+                                            device=x.device)
     bounds, draw = curve_draw(curves, opts, source, keys, n_rows)
     with backend.on_device(x.device):
-        done = plan.transform(x2, kind, backend.DTYPES[x.dtype], draw, bounds, result,
-                              opts.dtype, backend=backend)
-    result = result.reshape(x.shape)
-    if out is not None:
+        done = plan.transform(x2, kind, backend.DTYPES[x.dtype], draw, bounds,
+                              result.view(x2.shape), opts.dtype, backend=backend)
+    if out is not None and not direct:
         out.copy_(result)
         result = out
     return (result, plan.applied(done)) if return_curves else result
