@@ -214,14 +214,15 @@ def test_whole_pipeline_on_a_synthetic_sample(config):
     assert torch.equal(whole["image"], a["image"])
 
 
-def test_nnunet_finds_the_trainer_in_the_trainer_folder():
+@pytest.mark.parametrize("name", ["nnUNetTrainerRSGT", "nnUNetTrainerRSGTOnDevice"])
+def test_nnunet_finds_the_trainer_in_the_trainer_folder(name):
     # What nnU-Net does for each folder listed in nnUNet_extTrainer.
     from nnunetv2.utilities.find_class_by_name import recursive_find_python_class
 
-    found = recursive_find_python_class(nnunet.TRAINER_FOLDER, "nnUNetTrainerRSGT", None,
+    found = recursive_find_python_class(nnunet.TRAINER_FOLDER, name, None,
                                         base_folder=nnunet.TRAINER_FOLDER,
                                         cleanup_imports_from_base_folder=True)
-    assert found is nnunet.nnUNetTrainerRSGT
+    assert found is getattr(nnunet, name)
 
 
 def nnunet_masked_sample(seed=0):
@@ -270,3 +271,224 @@ def test_trainer_passes_use_mask_for_norm():
     found = [t.transform for t in composed.transforms if isinstance(t, RandomTransform)
              and isinstance(t.transform, SmoothGrayValueTransform)]
     assert len(found) == 1 and found[0].use_mask_for_norm == (True,)
+
+
+def test_a_subclass_sets_the_probability():
+    class Always(nnunet.nnUNetTrainerRSGT):
+        rsgt_probability = 1.0
+
+    composed = Always.get_training_transforms(**CONFIGS["3d"])
+    found = [t for t in composed.transforms if isinstance(t, RandomTransform)
+             and isinstance(t.transform, SmoothGrayValueTransform)]
+    assert len(found) == 1 and found[0].apply_probability == 1.0
+
+
+# ------------------------------------------------- RSGT on the trainer's device
+
+def batch(n=4, channels=2, spatial=(12, 10, 8), seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn((n, channels) + spatial, generator=g) * 2.0 + 0.5
+
+
+def as_the_workers_would(data, transform, probability, seed, segmentations=None):
+    """Each sample through RandomTransform(transform) in turn, as nnUNetTrainerRSGT's workers."""
+    torch.manual_seed(seed)
+    wrapped = RandomTransform(transform, apply_probability=probability)
+    out = []
+    for b in range(data.shape[0]):
+        sample = {"image": data[b].clone()}
+        if segmentations is not None:
+            sample["segmentation"] = segmentations[b]
+        out.append(wrapped(**sample)["image"])
+    return torch.stack(out)
+
+
+def test_training_batch_equals_the_workers_transform_for_the_same_seed():
+    data = batch()
+    transform = SmoothGrayValueTransform()
+    torch.manual_seed(1)
+    ours = data.clone()
+    done = nnunet.transform_training_batch(ours, transform, 0.5)
+    expected = as_the_workers_would(data, transform, 0.5, seed=1)
+    assert torch.equal(ours, expected)
+    changed = [not torch.equal(ours[b], data[b]) for b in range(data.shape[0])]
+    assert done == sum(changed) and 0 < done < data.shape[0]
+    dims = (2, 3, 4)
+    torch.testing.assert_close(ours.mean(dim=dims), data.mean(dim=dims), atol=1e-4, rtol=0)
+    torch.testing.assert_close(ours.std(dim=dims), data.std(dim=dims), atol=1e-4, rtol=1e-4)
+    torch.manual_seed(1)
+    again = data.clone()
+    nnunet.transform_training_batch(again, transform, 0.5)
+    assert torch.equal(again, ours)
+
+
+def test_training_batch_probability():
+    data = batch(n=3)
+    transform = SmoothGrayValueTransform(retain_stats=False)
+    untouched = data.clone()
+    assert nnunet.transform_training_batch(untouched, transform, 0.0) == 0
+    assert torch.equal(untouched, data)
+    every = data.clone()
+    assert nnunet.transform_training_batch(every, transform, 1.0) == 3
+    assert all(not torch.equal(every[b], data[b]) for b in range(3))
+    torch.manual_seed(0)
+    many = batch(n=400, channels=1, spatial=(4, 4))
+    done = nnunet.transform_training_batch(many, transform)  # RSGT_PROBABILITY
+    assert abs(done / 400 - nnunet.RSGT_PROBABILITY) < 0.08  # about 3.5 sigma
+
+
+def test_training_batch_per_channel_choices_follow_the_transform():
+    data = batch(n=2, channels=4)
+    for transform in (SmoothGrayValueTransform(p_per_channel=0.5, retain_stats=False),
+                      SmoothGrayValueTransform(synchronize_channels=True, retain_stats=False)):
+        torch.manual_seed(7)
+        ours = data.clone()
+        nnunet.transform_training_batch(ours, transform, 1.0)
+        assert torch.equal(ours, as_the_workers_would(data, transform, 1.0, seed=7))
+
+
+def nnunet_masked_batch(n=3, seed=0):
+    """Two channels, the first with use_mask_for_norm: what the workers hand over, and
+    the samples (image 0 outside, segmentation -1 outside) that nnUNetTrainerRSGT sees."""
+    data = batch(n=n, seed=seed)
+    outside = torch.zeros((n,) + tuple(data.shape[2:]), dtype=torch.bool)
+    outside[:, :3] = True
+    outside[1, :, :2] = True
+    zeroed = data.clone()
+    zeroed[:, 0][outside] = 0.0
+    marked = data.clone()
+    marked[:, 0][outside] = float("nan")
+    segmentations = [torch.where(outside[b], -1, 1).to(torch.int16)[None] for b in range(n)]
+    return marked, zeroed, segmentations, outside
+
+
+def test_training_batch_with_use_mask_for_norm_equals_the_workers_transform():
+    marked, zeroed, segmentations, outside = nnunet_masked_batch()
+    transform = SmoothGrayValueTransform(use_mask_for_norm=[True, False])
+    torch.manual_seed(2)
+    done = nnunet.transform_training_batch(marked, transform, 1.0)
+    assert done == 3 and not torch.isnan(marked).any()
+    expected = as_the_workers_would(zeroed, transform, 1.0, seed=2, segmentations=segmentations)
+    torch.testing.assert_close(marked, expected, rtol=0, atol=1e-6)
+    assert torch.all(marked[:, 0][outside] == 0.0)
+    for b in range(3):
+        inside, before = marked[b, 0][~outside[b]].double(), zeroed[b, 0][~outside[b]].double()
+        assert not torch.allclose(inside, before)
+        torch.testing.assert_close([inside.mean(), inside.std()], [before.mean(), before.std()],
+                                   rtol=1e-4, atol=1e-5)
+
+
+def test_training_batch_clears_the_marks_of_samples_left_alone():
+    marked, zeroed, _, _ = nnunet_masked_batch()
+    transform = SmoothGrayValueTransform(use_mask_for_norm=[True, False])
+    assert nnunet.transform_training_batch(marked, transform, 0.0) == 0
+    assert torch.equal(marked, zeroed)
+
+
+def test_training_batch_leaves_the_cascade_channels_alone():
+    data = batch(channels=3)
+    ours = data.clone()
+    nnunet.transform_training_batch(ours, SmoothGrayValueTransform(), 1.0, n_channels=2)
+    assert torch.equal(ours[:, 2], data[:, 2]) and not torch.equal(ours[:, :2], data[:, :2])
+
+
+@pytest.mark.parametrize("data, got", [
+    (torch.zeros((2, 1, 4, 4, 4), dtype=torch.int16), "torch.int16"),
+    (np.zeros((2, 1, 4, 4, 4), np.float32), "ndarray"),
+])
+def test_training_batch_must_hold_floats(data, got):
+    with pytest.raises(TypeError, match=rf"batch\['data'\] .*floating-point.*{got}"):
+        nnunet.transform_training_batch(data, SmoothGrayValueTransform())
+
+
+@pytest.mark.parametrize("config", ["3d", "2d"])
+def test_on_device_trainer_workers_run_nnunets_transforms_only(config):
+    ours = nnunet.nnUNetTrainerRSGTOnDevice.get_training_transforms(
+        **CONFIGS[config], use_mask_for_norm=[True, False])
+    theirs = nnUNetTrainer.get_training_transforms(**CONFIGS[config],
+                                                   use_mask_for_norm=[True, False])
+    assert names(ours) == names(theirs)
+    masks = [t for t in ours.transforms if type(t).__name__ == "MaskImageTransform"]
+    assert len(masks) == 1 and np.isnan(masks[0].set_outside_to)
+    assert masks[0].apply_to_channels == [0]
+    assert nnunet.nnUNetTrainerRSGTOnDevice.get_validation_transforms is \
+        nnUNetTrainer.get_validation_transforms
+    assert nnunet.nnUNetTrainerRSGTOnDevice.validation_step is nnUNetTrainer.validation_step
+
+
+class _Configuration:
+    use_mask_for_norm = [True, False]
+
+
+def bare_trainer(device, probability=1.0):
+    """An on-device trainer with only what train_step needs (no plans, no folders)."""
+    cls = type("Trainer", (nnunet.nnUNetTrainerRSGTOnDevice,), {"rsgt_probability": probability})
+    trainer = object.__new__(cls)
+    trainer.device = torch.device(device)
+    trainer.num_input_channels = 2
+    trainer.is_cascaded = False
+    trainer.configuration_manager = _Configuration()
+    return trainer
+
+
+@pytest.fixture
+def nnunet_step(monkeypatch):
+    """Replace nnU-Net's own training step by one that records the batch it gets."""
+    seen = []
+
+    def step(self, batch):
+        seen.append(batch)
+        return {"loss": np.float32(0.0)}
+
+    monkeypatch.setattr(nnUNetTrainer, "train_step", step)
+    return seen
+
+
+def test_train_step_transforms_the_batch_then_runs_nnunets_step(nnunet_step):
+    marked, zeroed, segmentations, _ = nnunet_masked_batch()
+    target = [torch.zeros((3, 1, 12, 10, 8)), torch.zeros((3, 1, 6, 5, 4))]
+    trainer = bare_trainer("cpu")
+    torch.manual_seed(4)
+    trainer.train_step({"data": marked, "target": target, "keys": ["a", "b", "c"]})
+    (handed,) = nnunet_step
+    assert handed["target"] is target and handed["keys"] == ["a", "b", "c"]
+    assert handed["data"].device.type == "cpu" and not torch.isnan(handed["data"]).any()
+    expected = as_the_workers_would(zeroed, trainer._rsgt["transform"], 1.0, seed=4,
+                                    segmentations=segmentations)
+    torch.testing.assert_close(handed["data"], expected, rtol=0, atol=1e-6)
+    assert (trainer._rsgt["done"], trainer._rsgt["seen"]) == (3, 3)
+
+
+def test_train_step_refuses_integer_images(nnunet_step):
+    with pytest.raises(TypeError, match=r"batch\['data'\].*torch.int16"):
+        bare_trainer("cpu").train_step({"data": torch.zeros((1, 2, 4, 4, 4), dtype=torch.int16),
+                                        "target": None})
+    assert not nnunet_step
+
+
+@pytest.mark.parametrize("device", ["cuda", "mps"])
+def test_train_step_falls_back_to_the_host_with_one_log_line(device, nnunet_step, monkeypatch,
+                                                             caplog):
+    monkeypatch.setattr(nnunet._tensors, "_gpu", lambda: None)  # CUDA without Triton
+    trainer = bare_trainer(device)
+    data = batch(n=2)
+    with caplog.at_level(logging.INFO, logger="rsgt_fast.nnunet"):
+        for _ in range(3):
+            trainer.train_step({"data": data.clone(), "target": None})
+    lines = [r for r in caplog.records if r.name == "rsgt_fast.nnunet"]
+    assert len(lines) == 1 and "on the host" in lines[0].getMessage()
+    assert device in lines[0].getMessage()
+    assert len(nnunet_step) == 3
+    for handed in nnunet_step:  # transformed here; nnU-Net's step moves it
+        assert handed["data"].device.type == "cpu" and not torch.equal(handed["data"], data)
+
+
+def test_epoch_end_logs_the_count(nnunet_step, monkeypatch):
+    monkeypatch.setattr(nnUNetTrainer, "on_train_epoch_end", lambda self, outputs: None)
+    trainer = bare_trainer("cpu", probability=0.0)
+    printed = []
+    trainer.print_to_log_file = lambda *args, **kwargs: printed.append(" ".join(args))
+    trainer.train_step({"data": batch(n=2), "target": None})
+    trainer.on_train_epoch_end([])
+    assert printed == ["RSGT (cpu): 0 of 2 training samples transformed"]
+    assert (trainer._rsgt["done"], trainer._rsgt["seen"]) == (0, 0)
