@@ -15,7 +15,10 @@ the time).  Sections, each recorded even when another fails:
 4. a 256 x 64^2 batch (many small elements), and random against CT-like data;
 5. a stream-sync probe: how long a call keeps the host while GPU work is queued;
 6. what one call queues on the GPU: kernels and copies (PyTorch's profiler);
-7. ``tests/test_gpu.py`` and ``tests/test_device_routing.py`` under pytest, if
+7. RSGT's cost per nnU-Net iteration: the on-device trainer's batch step on
+   the GPU against the worker trainer's per-sample transforms on the CPU (if
+   nnU-Net v2 is installed);
+8. ``tests/test_gpu.py`` and ``tests/test_device_routing.py`` under pytest, if
    pytest is installed.
 
 ``--dry-run`` (or no CUDA) runs the same code on tiny CPU tensors in Triton's
@@ -523,10 +526,55 @@ def tests():
         proc.returncode == 0
 
 
+def trainers():
+    """RSGT's cost per nnU-Net iteration: on the device (the on-device trainer) and in workers.
+
+    A 3d_fullres-like batch of 2 z-scored 1-channel 128^3 patches, every sample
+    transformed: :func:`rsgt_fast.nnunet.transform_training_batch` on the
+    device, against what ``nnUNetTrainerRSGT``'s workers spend on the same
+    two samples on the CPU (bgv2's ``RandomTransform`` around the transform,
+    one thread each, as in a worker).
+    """
+    try:
+        from batchgeneratorsv2.transforms.utils.random import RandomTransform
+
+        from rsgt_fast import nnunet
+        from rsgt_fast.batchgenerators import SmoothGrayValueTransform
+    except Exception as exc:  # nnU-Net is an optional extra
+        return f"Not run: nnU-Net v2 or batchgeneratorsv2 cannot be imported here ({exc}).", True
+    shape = (2, 1, 128, 128, 128) if CUDA else (2, 1, 8, 8, 8)
+    g = torch.Generator().manual_seed(0)
+    host = torch.randn(shape, generator=g)
+    device = host.to(DEVICE)
+    work = device.clone()
+    on_device = SmoothGrayValueTransform()
+    in_worker = RandomTransform(SmoothGrayValueTransform(n_threads=1), apply_probability=1.0)
+
+    def device_step():
+        work.copy_(device)
+        nnunet.transform_training_batch(work, on_device, probability=1.0)
+
+    def worker_step():
+        for sample in host:
+            in_worker(image=sample.clone())
+
+    ours = timed(device_step, reps("slow") * 4)
+    copy = timed(lambda: work.copy_(device), reps("slow") * 4)
+    t0 = time.perf_counter()
+    for _ in range(reps("slow")):
+        worker_step()
+    worker = (time.perf_counter() - t0) * 1e3 / reps("slow")
+    rows = [["nnUNetTrainerRSGTOnDevice: the batch on the device (minus its copy)",
+             ms(ours[0] - copy[0])],
+            ["nnUNetTrainerRSGT: the same samples in a worker, on the CPU", ms(worker)]]
+    return table([f"RSGT per iteration, batch {'x'.join(map(str, shape))}", "ms"], rows), True
+
+
 SECTIONS = [("Machine", machine), ("Every mode against the numpy engine", correctness),
             ("CT batch: throughput against a copy and peers", throughput),
             ("Small elements, random and CT-like data", shapes_and_data),
             ("Stream-sync probe", stream_probe), ("What one call queues", launches),
+            ("nnU-Net trainers: RSGT per iteration", trainers),
             ("Tests on this machine", tests)]
 
 
