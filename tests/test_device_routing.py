@@ -115,3 +115,28 @@ def test_batchgenerators_transform(resident, retain_stats):
         torch.testing.assert_close(got.cpu(), expected, atol=1e-5, rtol=1e-5)
     else:
         np.testing.assert_array_equal(got.cpu().numpy(), expected.numpy())
+
+
+@pytest.mark.parametrize("retain_stats", [False, True])
+def test_batchgenerators_transform_with_nnunet_mask_stays_on_the_device(resident, retain_stats):
+    pytest.importorskip("batchgeneratorsv2")
+    from rsgt_fast.batchgenerators import SmoothGrayValueTransform
+
+    g = torch.Generator().manual_seed(1)
+    image = torch.randn((2, 12, 10, 8), generator=g) * 2.0 + 0.5
+    segmentation = torch.zeros((1, 12, 10, 8), dtype=torch.int16)
+    segmentation[0, :3] = -1  # outside nnU-Net's mask
+    image[0, :3] = 0.0
+    transform = SmoothGrayValueTransform(retain_stats=retain_stats, p_per_channel=1.0,
+                                         use_mask_for_norm=[True, False])
+    torch.manual_seed(5)
+    expected = transform(image=image.clone(), segmentation=segmentation)["image"]
+    resident.enable()
+    torch.manual_seed(5)
+    got = transform(image=image.to(DEVICE), segmentation=segmentation.to(DEVICE))["image"]
+    assert got.device.type == DEVICE and resident.calls == [DEVICE]
+    assert torch.equal(got[0, :3].cpu(), image[0, :3])  # outside the mask: as it was
+    if retain_stats:
+        torch.testing.assert_close(got.cpu(), expected, atol=1e-5, rtol=1e-5)
+    else:
+        np.testing.assert_array_equal(got.cpu().numpy(), expected.numpy())

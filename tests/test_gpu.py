@@ -617,3 +617,63 @@ def test_the_gpu_check_runs_dry(tmp_path):
                   "Small elements", "Stream-sync probe", "What one call queues"):
         assert f"## {title}" in text
     assert "Failed" not in text and "81 of 81 cases" in text
+
+
+SELECTIONS = [dict(nan_policy="omit"), dict(mask="each", nan_policy="omit"),
+              dict(mask="shared", fill=float("nan")), dict(channel_axis=1, nan_policy="omit"),
+              dict(channel_axis=-1, mask="each", nan_policy="omit"),
+              dict(min_max_val=(0, 200), mask="each", nan_policy="omit")]
+
+
+@pytest.mark.parametrize("options", SELECTIONS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.int16])
+@pytest.mark.parametrize("out_dtype", ["float32", "float16"])
+def test_selections_and_channels_on_the_device_equal_the_numpy_engine(dtype, out_dtype,
+                                                                      options):
+    g = np.random.default_rng(2)
+    x = g.normal(100, 50, (3, 4, 12, 10)).astype(_gpu.DTYPES[dtype] if dtype != torch.float16
+                                                  else np.float16)
+    if dtype.is_floating_point and options.get("nan_policy") == "omit":
+        x[:, :, :3] = np.nan
+        x[0, 0, 5, 5] = np.inf
+    elif not dtype.is_floating_point and "mask" not in options:
+        options = dict(options, mask="shared")
+    chosen = g.random(x.shape) > 0.3
+    options = dict(options)
+    if "mask" in options:
+        options["mask"] = chosen if options["mask"] == "each" else chosen[0]
+    if not dtype.is_floating_point:
+        x = x.astype(np.int16)
+    expected, curves = rsgt_fast.transform_batch(x, rng=3, keys=[1, 2, 3], dtype=out_dtype,
+                                                 return_curves=True, **options)
+    tensors = {k: torch.from_numpy(v).to(DEVICE) if isinstance(v, np.ndarray) else v
+               for k, v in options.items()}
+    source = torch.from_numpy(x)
+    before = source.clone()
+    got, applied = run(source, out_dtype, rng=3, keys=[1, 2, 3], return_curves=True,
+                       **tensors)
+    np.testing.assert_array_equal(got.cpu().numpy(), expected)  # NaN where it is NaN
+    assert applied == curves and torch.equal(source.nan_to_num(), before.nan_to_num())
+    replayed = run(source, out_dtype, curves=applied, **{k: v for k, v in tensors.items()
+                                                          if k != "min_max_val"})
+    np.testing.assert_array_equal(replayed.cpu().numpy(), expected)
+
+
+def test_an_in_place_omit_keeps_its_nan():
+    x = batch(torch.float32)
+    x[:, :4] = float("nan")
+    expected = rsgt_fast.transform_batch(x.numpy(), rng=1, nan_policy="omit")
+    work = x.to(DEVICE).clone()
+    got = run(work, "float32", rng=1, nan_policy="omit", out=work)
+    assert got is work
+    np.testing.assert_array_equal(work.cpu().numpy(), expected)
+
+
+@pytest.mark.parametrize("mask, error, words", [
+    (torch.ones(2, 2, dtype=torch.bool), ValueError, "mask must have the batch's shape"),
+    (torch.ones(3, 20, 30, dtype=torch.int64), TypeError, "mask must be a boolean array"),
+    (torch.zeros(20, 30, dtype=torch.bool), ValueError, "mask selects no value"),
+])
+def test_device_masks_are_checked(mask, error, words):
+    with pytest.raises(error, match=words):
+        run(batch(torch.float32), "float32", rng=0, mask=mask.to(DEVICE))

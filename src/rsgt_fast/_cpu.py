@@ -40,9 +40,9 @@ from ._layout import (
     BASE, CLIP_HI, CLIP_LO, DENSE, HI, LAST, LO, POINTS, SCALE, UNIT, UNIT_LO, YMAX, YMIN,
 )
 
-__all__ = ["row_extremes", "selected_extremes", "restore_args", "restore_outside", "tables",
-           "map_voxels", "small_rows", "sample_curve", "round_table", "ct_float", "mr_affine",
-           "percentiles", "KERNELS", "CHUNK"]
+__all__ = ["row_extremes", "selected_extremes", "restore_args", "restore_outside", "overlaps",
+           "tables", "map_voxels", "small_rows", "sample_curve", "round_table", "ct_float",
+           "mr_affine", "percentiles", "KERNELS", "CHUNK"]
 
 #: Values per task of the kernels that read every value.
 CHUNK = 1 << 16
@@ -282,10 +282,15 @@ def restore_args(x2, kind, mask2, omit, fills):
     """:func:`restore`'s arguments before ``out``, for rows ``x2``.
 
     ``fills[0]`` goes outside the mask, ``fills[1]`` over NaN input; ``fills``
-    is in the output's dtype, as ``out2`` views it.
+    is in the output's dtype (float16 as its bit patterns, as ``out2`` holds it).
     """
     _, x, code, mask = _selection_args(x2, kind, mask2, omit)
-    return x, code, mask, fills
+    return x, code, mask, fills.view(np.uint16) if fills.dtype == np.float16 else fills
+
+
+def overlaps(x2, out2):
+    """Whether rows ``x2`` and output ``out2`` may share memory (an in-place transform)."""
+    return np.may_share_memory(x2, out2)
 
 
 def restore_outside(selection, out2):

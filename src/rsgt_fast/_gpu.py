@@ -75,8 +75,9 @@ from ._layout import (  # noqa: E402
     UNIT_LO, YMAX, YMIN,
 )
 
-__all__ = ["DTYPES", "MIN_TRITON", "rows", "row_extremes", "tables", "map_voxels",
-           "device_lookup", "on_device", "launch_grid"]
+__all__ = ["DTYPES", "MIN_TRITON", "rows", "row_extremes", "selected_extremes", "restore_args",
+           "restore_outside", "overlaps", "tables", "map_voxels", "device_lookup", "on_device",
+           "launch_grid"]
 
 #: The device of the call in progress (where ``tables`` uploads to).
 _DEVICE: contextvars.ContextVar = contextvars.ContextVar("rsgt_fast_device")
@@ -211,7 +212,10 @@ def _map_voxels(x_ptr, out_ptr, table_ptr, place_ptr, clip_ptr, n, blocks, width
             lo = tl.load(place_ptr + _N_PLACE * b + _LO)
             hi = tl.load(place_ptr + _N_PLACE * b + _HI)
             unit_lo = tl.load(place_ptr + _N_PLACE * b + _UNIT_LO)
-            v = tl.minimum(tl.maximum(x.to(lo.dtype), lo), hi)
+            v = x.to(lo.dtype)
+            # NaN (left out by nan_policy='omit', restored after) reads the low end, as the
+            # host's clamp sends it, on any hardware's max
+            v = tl.minimum(tl.maximum(tl.where(v == v, v, lo), lo), hi)
             pos = tl.minimum((unit * v - unit_lo) * scale, last)
         else:
             low = tl.load(clip_ptr + 2 * b + _CLIP_LO)
@@ -456,17 +460,70 @@ def tables(plan, curve, table_dtype):
     return _upload([table, plan.place, plan.clip], _DEVICE.get())
 
 
+def _values(x2, kind):
+    """Rows ``x2`` as the values they hold (float16 from its bit patterns)."""
+    return x2.view(torch.float16) if kind == "half" else x2
+
+
+def selected_extremes(x2, kind, mask2, omit):
+    """Each row's smallest and largest selected value and how many are selected.
+
+    As the CPU backend's: ``mask2`` is ``None`` or uint8 rows on the device (one
+    per row, or one for all); ``omit`` leaves NaN and Inf out.  Two masked
+    reductions on the device and one small download.
+    """
+    values = _values(x2, kind)
+    keep = torch.ones((1, 1), dtype=torch.bool, device=x2.device) if mask2 is None \
+        else mask2.view(torch.bool)
+    if omit and kind != "int":
+        keep = keep & torch.isfinite(values)
+    keep = keep.expand(values.shape)
+    if kind == "int":
+        info = torch.iinfo(values.dtype)
+        top, bottom = info.max, info.min
+    else:
+        top, bottom = float("inf"), float("-inf")
+    lo = torch.where(keep, values, top).amin(dim=1)
+    hi = torch.where(keep, values, bottom).amax(dim=1)
+    counts = keep.sum(dim=1)
+    if kind == "int":
+        found = torch.stack([lo.to(torch.int64), hi.to(torch.int64), counts]).cpu().numpy()
+        return found[0], found[1], found[2]
+    found = torch.stack([lo.double(), hi.double(), counts.double()]).cpu().numpy()
+    return found[0], found[1], found[2].astype(np.int64)
+
+
+def restore_args(x2, kind, mask2, omit, fills):
+    """What :func:`map_voxels` needs to restore a selection: rows, mask, NaN check, fills."""
+    return x2, kind, mask2, omit, [float(v) for v in fills.astype(np.float64)]
+
+
+def restore_outside(selection, out2):
+    """``fills[0]`` where the mask is zero and ``fills[1]`` over NaN input, in ``out2``."""
+    x2, kind, mask2, omit, (fill, nan) = selection
+    if omit:
+        out2.masked_fill_(torch.isnan(_values(x2, kind)), nan)
+    if mask2 is not None:
+        out2.masked_fill_(~mask2.view(torch.bool), fill)
+
+
+def overlaps(x2, out2):
+    """Whether rows ``x2`` and output ``out2`` share memory (an in-place transform)."""
+    return x2.untyped_storage().data_ptr() == out2.untyped_storage().data_ptr()
+
+
 def map_voxels(plan, x2, table, out2, selection=None):
     """Every value of rows ``x2`` through its row's table into ``out2``: one launch.
 
     ``table`` is what :func:`tables` returned; ``out2`` is the output tensor,
-    written as int16 bit patterns where a float16 table is looked up.
-    Selections are transformed on the host (``rsgt_fast.torch``), so
-    ``selection`` is always ``None`` here.
+    written as int16 bit patterns where a float16 table is looked up.  With
+    ``selection`` (:func:`restore_args`) the values outside it are restored
+    after the launch: two masked fills.
     """
     if selection is not None:
-        raise NotImplementedError("the GPU backend maps every value; selections go "
-                                  "through the host")
+        map_voxels(plan, x2, table, out2)
+        restore_outside(selection, out2)
+        return
     table, place, clip = table
     mode = _MODES[plan.table]
     if plan.table == "interp":

@@ -146,14 +146,18 @@ class SmoothGrayValueTransform(_base.ImageOnlyTransform):
                   for c in channels.tolist()]
         inside = None
         if params.get("mask") is not None and any(masked):
-            region = params["mask"].to("cpu").numpy().astype(bool)
-            inside = np.stack([region if m else np.ones_like(region) for m in masked])
-        if _tensors.device_resident(source) and inside is None:
-            out = _tensors.transform_batch(source.to(torch.float32), **options)
+            region = params["mask"].to(source.device).bool()
+            inside = torch.stack([region if m else torch.ones_like(region) for m in masked])
+        if _tensors.device_resident(source):
+            values = source.to(torch.float32)
+            out = _tensors.transform_batch(values, mask=inside, **options)
+            if inside is not None:  # nnU-Net's values outside the mask stay
+                out = torch.where(inside, out, values)
             if self.retain_stats:
-                _restore_tensor_stats(out, source)
+                _restore_tensor_stats(out, source, inside)
             img.index_copy_(0, index, out.to(img.dtype))
             return img
+        inside = None if inside is None else inside.to("cpu").numpy()
         source = source.to("cpu", torch.float32).numpy()
         with thread_limit(self.n_threads):
             out = transform_batch(source, mask=inside, **options)
@@ -165,15 +169,30 @@ class SmoothGrayValueTransform(_base.ImageOnlyTransform):
         return img
 
 
-def _restore_tensor_stats(out, source, eps=1e-7):
-    """:func:`_restore_stats` for tensors on their device (per-channel sums in float64)."""
+def _restore_tensor_stats(out, source, inside=None, eps=1e-7):
+    """:func:`_restore_stats` for tensors on their device (per-channel sums in float64).
+
+    With ``inside`` (a boolean mask per channel) only the voxels inside count
+    and change.
+    """
     dims = tuple(range(1, out.ndim))
-    ddof = 1 if out[0].numel() > 1 else 0
-    x, y = source.to(torch.float64), out.to(torch.float64)
-    scale = x.std(dim=dims, correction=ddof) / y.std(dim=dims, correction=ddof).clamp_min(eps)
-    shift = x.mean(dim=dims) - y.mean(dim=dims) * scale
     shape = (-1,) + (1,) * (out.ndim - 1)
-    out.mul_(scale.to(torch.float32).reshape(shape)).add_(shift.to(torch.float32).reshape(shape))
+    x, y = source.to(torch.float64), out.to(torch.float64)
+    counted = torch.ones((1,) * out.ndim, dtype=torch.bool, device=out.device) \
+        if inside is None else inside
+    n = counted.expand(out.shape).sum(dim=dims).to(torch.float64)
+    ddof = (n > 1).to(torch.float64)
+
+    def moments(v):
+        mean = torch.where(counted, v, 0.0).sum(dim=dims) / n
+        deviation = torch.where(counted, v - mean.reshape(shape), 0.0)
+        return mean, (deviation.square().sum(dim=dims) / (n - ddof)).sqrt()
+
+    (x_mean, x_std), (y_mean, y_std) = moments(x), moments(y)
+    scale = x_std / y_std.clamp_min(eps)
+    shift = x_mean - y_mean * scale
+    rescaled = out * scale.to(torch.float32).reshape(shape) + shift.to(torch.float32).reshape(shape)
+    out.copy_(rescaled if inside is None else torch.where(inside, rescaled, out))
 
 
 def _restore_stats(out, source, inside=None, eps=1e-7):

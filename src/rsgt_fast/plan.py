@@ -235,7 +235,7 @@ def _selected_ranges(x2, kind, bounds, select, name, backend):
 
 def _restoring(x2, kind, select, out2, out_dtype, backend):
     """What restores ``fill`` outside the mask and NaN where the input is NaN, for the backend."""
-    fills = np.array([select.fill, np.nan], out_dtype).view(out2.dtype)
+    fills = np.array([select.fill, np.nan], out_dtype)
     return backend.restore_args(x2, kind, select.mask, select.omit and kind != "int", fills)
 
 
@@ -267,7 +267,7 @@ def transform(x2, kind, dtype, draw, bounds, out2, out_dtype, name="x", backend=
     """
     if select is not None:
         bounds, restore = _selected_ranges(x2, kind, bounds, select, name, backend)
-        if restore and select.omit and np.may_share_memory(x2, out2):
+        if restore and select.omit and backend.overlaps(x2, out2):
             x2 = x2.copy()  # in place: NaN must still be found after the transform
         curve = draw()
         selection = _restoring(x2, kind, select, out2, out_dtype, backend) if restore else None

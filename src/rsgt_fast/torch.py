@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
+
 from . import _validate, plan
 from ._optional import require
 from ._validate import output_dtype
@@ -135,9 +137,8 @@ def transform_batch(x, *, n_sinusoids=N_SINUSOIDS, min_frequency=MIN_FREQUENCY,
     nan_policy, fill, channel_axis
         As for :func:`rsgt_fast.transform_batch`.
     mask : torch.Tensor or array_like of bool, optional
-        As for :func:`rsgt_fast.transform_batch`, on any device.  A selection
-        (``mask`` or ``nan_policy="omit"``) or ``channel_axis`` on a CUDA
-        tensor is computed on the host, one transfer each way.
+        As for :func:`rsgt_fast.transform_batch`, on any device (a CUDA
+        tensor's mask goes to its device).
 
     Returns
     -------
@@ -169,16 +170,14 @@ def transform_batch(x, *, n_sinusoids=N_SINUSOIDS, min_frequency=MIN_FREQUENCY,
             raise ValueError(f"out must have shape {tuple(x.shape)}, got {tuple(out.shape)}")
         if _OUTPUTS.get(out.dtype) != out_name.name:
             raise ValueError(f"out has dtype {out.dtype} but dtype={dtype} was requested")
-    selecting = (_validate.nan_policy(nan_policy) == "omit" or mask is not None
-                 or channel_axis is not None)
-    if isinstance(mask, torch.Tensor):
-        mask = mask.detach().to("cpu").numpy()
-    if (x.device.type == "cuda" and _gpu() is not None and x.dtype in _DEVICE_DTYPES
-            and not selecting):
+    if x.device.type == "cuda" and _gpu() is not None and x.dtype in _DEVICE_DTYPES:
         return transform_on_device(
             x, out_name, n_sinusoids=n_sinusoids, min_frequency=min_frequency,
             max_frequency=max_frequency, min_max_val=min_max_val, rng=rng, keys=keys,
-            curves=curves, out=out, return_curves=return_curves)
+            curves=curves, out=out, return_curves=return_curves, nan_policy=nan_policy,
+            mask=mask, fill=fill, channel_axis=channel_axis)
+    if isinstance(mask, torch.Tensor):
+        mask = mask.detach().to("cpu").numpy()
     options = dict(n_sinusoids=n_sinusoids, min_frequency=min_frequency,
                    max_frequency=max_frequency, min_max_val=min_max_val, dtype=out_name,
                    rng=rng, keys=keys, curves=curves, nan_policy=nan_policy, mask=mask,
@@ -224,8 +223,36 @@ def _through_float32(x, dtype, out, options):
     return (rounded, curves) if options["return_curves"] else rounded
 
 
+def _by_channel(x, axis):
+    """Tensor ``x`` with channel axis ``axis`` folded into the batch axis: rows ``(i, c)``."""
+    moved = x.movedim(axis, 1)
+    return moved.reshape((moved.shape[0] * moved.shape[1],) + tuple(moved.shape[2:]))
+
+
+def _device_selection(x, axis, nan_policy, mask, fill, out_dtype):
+    """The :class:`plan.Selection` of tensor ``x`` (rows folded by ``axis``).
+
+    Its mask is on ``x``'s device, as uint8 rows; ``None``: every value counts.
+    """
+    omit = _validate.nan_policy(nan_policy) == "omit"
+    fill = _validate.fill_value(fill, out_dtype)
+    if mask is None:
+        return plan.Selection(None, True, fill) if omit else None
+    if not isinstance(mask, torch.Tensor):
+        mask = torch.from_numpy(np.array(mask, copy=True))
+    dtype = np.dtype(bool) if mask.dtype == torch.bool else mask.dtype
+    each = _validate.mask_layout(dtype, tuple(mask.shape), tuple(x.shape))
+    mask = mask.detach().to(x.device)
+    if axis is not None:
+        mask = _by_channel(mask.expand(x.shape), axis)
+        each = True
+    rows = mask.reshape(mask.shape[0] if each else 1, -1).contiguous().view(torch.uint8)
+    return plan.Selection(rows, omit, fill)
+
+
 def transform_on_device(x, out_name, *, n_sinusoids, min_frequency, max_frequency, min_max_val,
-                        rng, keys, curves, out, return_curves):
+                        rng, keys, curves, out, return_curves, nan_policy="raise", mask=None,
+                        fill=0.0, channel_axis=None):
     """:func:`transform_batch` on the GPU backend (``_gpu``), for a tensor of one of its dtypes.
 
     The tensor stays where it is; the planner routes it as the numpy engine's
@@ -240,17 +267,30 @@ def transform_on_device(x, out_name, *, n_sinusoids, min_frequency, max_frequenc
         raise ValueError("x must have at least one dimension, got a 0-d tensor")
     if x.numel() == 0:
         raise ValueError(f"x must not be empty, got shape {tuple(x.shape)}")
-    n_rows = x.shape[0]
-    source, keys = curve_source(n_rows, rng, keys, curves)
-    x2, kind = backend.rows(x)
-    direct = out is not None and out.is_contiguous()
-    result = out if direct else torch.empty(x.shape, dtype=tensor_dtype(opts.dtype),
+    axis = _validate.channel_axis(channel_axis, x.ndim)
+    channels = 1 if axis is None else x.shape[axis]
+    select = _device_selection(x, axis, nan_policy, mask, fill, opts.dtype)
+    work = x if axis is None else _by_channel(x, axis)
+    n_rows = work.shape[0]
+    source, keys = curve_source(n_rows, rng, keys, curves, channels)
+    x2, kind = backend.rows(work)
+    # Written straight into a contiguous out, unless the rows are moved channels or the
+    # NaN of an in-place input must outlive the transform.
+    direct = (out is not None and out.is_contiguous() and axis in (None, 1)
+              and not (select is not None and select.omit and backend.overlaps(x2, out)))
+    result = out if direct else torch.empty(work.shape, dtype=tensor_dtype(opts.dtype),
                                             device=x.device)
     bounds, draw = curve_draw(curves, opts, source, keys, n_rows)
     with backend.on_device(x.device):
         done = plan.transform(x2, kind, backend.DTYPES[x.dtype], draw, bounds,
-                              result.view(x2.shape), opts.dtype, backend=backend)
-    if out is not None and not direct:
-        out.copy_(result)
-        result = out
+                              result.view(x2.shape), opts.dtype, backend=backend, select=select)
+    if not direct:
+        if axis is not None:
+            moved = x.movedim(axis, 1).shape
+            result = result.reshape(moved).movedim(1, axis)
+        if out is not None:
+            out.copy_(result)
+            result = out
+        else:
+            result = result.reshape(x.shape).contiguous()
     return (result, plan.applied(done)) if return_curves else result
