@@ -167,55 +167,49 @@ def _row_ends(parts, n_rows, n_chunks):
 # ------------------------------------------------------------------ selected values
 
 
-@formula
-def _key_window(code):
-    """The smallest and largest order key :func:`scan_selected` keeps: the finite ones, or all."""
-    finite = np.int64(code[3])
-    if finite == 0:
-        return np.iinfo(np.int64).min, np.iinfo(np.int64).max
-    return -finite, finite - 1
-
-
 @kernel
 def scan_selected(x, code, mask, chunk, parts, t0, t1):
     """Extreme order keys of each task's chunk over its selected values, and their count.
 
-    ``x`` is as in :func:`scan_keys`; ``code`` holds the key's kind,
-    magnitude and shift and the finite check: ``0``, or the float keys'
-    exponent mask (keys at or beyond it are Inf or NaN, which are left
-    out).  A value is selected where ``mask`` (a row per row of ``x``, one
-    row for all, or no row: every value) is nonzero and it passes the check.
+    ``x`` is as in :func:`scan_keys`; ``code`` (:func:`_selection_args`)
+    holds the key's kind, magnitude and shift, the finite check (``0``, or
+    the float keys' exponent mask: keys at or beyond it are Inf or NaN, which
+    are left out), the smallest and largest key kept, and the smallest key.
+    A value is selected where ``mask`` (a row per row of ``x``, one row for
+    all, or no row: every value) is nonzero and its key is kept.
     ``parts[task]`` gets the smallest and largest key and the count.  The
     loops have no branch, so that they vectorise: a value not selected counts
-    as the far end of the other side.
+    as the far end of the other side.  Keys stay in ``x``'s width where they
+    are the values themselves (signed integers), so that more fit a vector.
     """
     kind = code[0]
     magnitude = code[1]
     shift = code[2]
-    low, high = _key_window(code)
+    low = code[4]
+    high = code[5]
+    bottom = code[6]
     n_chunks = (x.shape[1] + chunk - 1) // chunk
-    top = np.int64(magnitude)
     for t in range(t0, t1):
         b, start, stop = task_span(t, n_chunks, chunk, x.shape[1])
-        lo = top
-        hi = -1 - top
+        lo = magnitude
+        hi = bottom
         n = 0
         xs = x[b, start:stop]
         if mask.shape[0] > 0:
             ms = mask[0 if mask.shape[0] == 1 else b, start:stop]
             for i in range(xs.shape[0]):
-                key = np.int64(order_key(xs[i], kind, magnitude, shift))
+                key = order_key(xs[i], kind, magnitude, shift)
                 ok = (key >= low) & (key <= high) & (ms[i] != 0)
-                lo = min(lo, key if ok else top)
-                hi = max(hi, key if ok else -1 - top)
-                n += np.int64(ok)
+                lo = min(lo, key if ok else magnitude)
+                hi = max(hi, key if ok else bottom)
+                n += ok
         else:
             for i in range(xs.shape[0]):
-                key = np.int64(order_key(xs[i], kind, magnitude, shift))
+                key = order_key(xs[i], kind, magnitude, shift)
                 ok = (key >= low) & (key <= high)
-                lo = min(lo, key if ok else top)
-                hi = max(hi, key if ok else -1 - top)
-                n += np.int64(ok)
+                lo = min(lo, key if ok else magnitude)
+                hi = max(hi, key if ok else bottom)
+                n += ok
         parts[t, 0] = lo
         parts[t, 1] = hi
         parts[t, 2] = n
@@ -256,7 +250,9 @@ def _selection_args(x2, kind, mask2, omit):
     dtype = np.dtype(np.float16) if kind == "half" else x2.dtype
     view, (key_kind, magnitude, exponent) = key_code(dtype)
     finite = exponent if omit and dtype.kind == "f" else 0
-    code = np.array([key_kind, magnitude, view.itemsize * 8 - 1, finite], view)
+    low, high = (-finite, finite - 1) if finite else (-magnitude - 1, magnitude)
+    code = np.array([key_kind, magnitude, view.itemsize * 8 - 1, finite, low, high,
+                     -magnitude - 1], view)
     mask = np.empty((0, 0), np.uint8) if mask2 is None else mask2
     return dtype, x2.view(view), code, mask
 
@@ -487,6 +483,12 @@ def tables(plan, curve, table_dtype):
 # ------------------------------------------------------------------ mapping voxels
 
 
+@formula
+def _entry(tb, v, offset):
+    """The table entry of 8/16-bit value ``v``: ``tb[v + offset]``."""
+    return tb[np.uint64(np.int64(v) + offset)]
+
+
 @kernel
 def lookup(x, table, out, offset, chunk, t0, t1):
     """``out[b, i] = table[b, x[b, i] + offset]`` (8/16-bit input, no clamping)."""
@@ -498,7 +500,7 @@ def lookup(x, table, out, offset, chunk, t0, t1):
         ob = out[b, start:stop]
         tb = table[b]
         for i in range(stop - start):
-            ob[i] = tb[np.uint64(np.int64(xb[i]) + offset)]
+            ob[i] = _entry(tb, xb[i], offset)
 
 
 @kernel
@@ -594,12 +596,24 @@ def interpolate_integers(x, clip, place_, pairs, out, chunk, t0, t1):
 
 @kernel
 def lookup_restoring(args, selection, t0, t1):
-    """:func:`lookup`, then :func:`restore`, task by task."""
+    """:func:`lookup`, then :func:`restore`, task by task; a mask alone in the same loop."""
     x, table, out, offset, chunk = args
     xk, code, mask, fills = selection
+    if code[3] != 0 or mask.shape[0] == 0:  # float16 NaN to find: the two steps
+        for t in range(t0, t1):
+            lookup(x, table, out, offset, chunk, t, t + 1)
+            restore(xk, code, mask, fills, out, chunk, t, t + 1)
+        return
+    n_chunks = (x.shape[1] + chunk - 1) // chunk
+    fill = fills[0]
     for t in range(t0, t1):
-        lookup(x, table, out, offset, chunk, t, t + 1)
-        restore(xk, code, mask, fills, out, chunk, t, t + 1)
+        b, start, stop = task_span(t, n_chunks, chunk, x.shape[1])
+        xb = x[b, start:stop]
+        ob = out[b, start:stop]
+        ms = mask[0 if mask.shape[0] == 1 else b, start:stop]
+        tb = table[b]
+        for i in range(stop - start):
+            ob[i] = _entry(tb, xb[i], offset) if ms[i] != 0 else fill
 
 
 @kernel
