@@ -492,3 +492,36 @@ def test_epoch_end_logs_the_count(nnunet_step, monkeypatch):
     trainer.on_train_epoch_end([])
     assert printed == ["RSGT (cpu): 0 of 2 training samples transformed"]
     assert (trainer._rsgt["done"], trainer._rsgt["seen"]) == (0, 0)
+
+
+@pytest.mark.parametrize("retain_stats", [False, True])
+def test_nan_policy_omit_keeps_nan_out_of_range_and_statistics(retain_stats):
+    image, _ = sample((2, 12, 10, 8), seed=4)
+    image[:, :2] = float("nan")
+    transform = SmoothGrayValueTransform(retain_stats=retain_stats, nan_policy="omit")
+    torch.manual_seed(9)
+    params = transform.get_parameters(image=image)
+    torch.manual_seed(9)
+    out = transform(image=image.clone())["image"]
+    assert torch.isnan(out[:, :2]).all() and torch.isfinite(out[:, 2:]).all()
+    expected = rsgt_fast.transform_batch(image.numpy(), rng=params["seed"], keys=[0, 1],
+                                         nan_policy="omit")
+    if not retain_stats:
+        np.testing.assert_array_equal(out.numpy(), expected)
+    else:
+        finite = image[:, 2:]
+        got = out[:, 2:]
+        dims = (1, 2, 3)
+        torch.testing.assert_close(got.mean(dim=dims), finite.mean(dim=dims), atol=1e-4, rtol=0)
+        torch.testing.assert_close(got.std(dim=dims), finite.std(dim=dims), atol=1e-4,
+                                   rtol=1e-4)
+
+
+def test_nan_is_refused_in_the_transform_terms():
+    image, _ = sample((1, 6, 6, 6))
+    image[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="the image holds NaN or Inf values; pass "
+                                         "nan_policy='omit'"):
+        SmoothGrayValueTransform()(image=image)
+    with pytest.raises(ValueError, match="nan_policy must be"):
+        SmoothGrayValueTransform(nan_policy="drop")

@@ -83,12 +83,17 @@ class SmoothGrayValueTransform(_base.ImageOnlyTransform):
         ``>= 0``; nnU-Net's preprocessing marks the rest ``-1`` and sets their
         image values to 0) set the range and are transformed, and the statistics
         are kept over them; the voxels outside stay as they are.
+    nan_policy : {'raise', 'omit'}
+        ``'omit'``: NaN voxels stay NaN and take no part in the range or the
+        statistics (see :func:`rsgt_fast.transform_batch`); ``'raise'``
+        (default) refuses an image holding NaN or Inf.
     """
 
     def __init__(self, n_sinusoids=4, min_frequency=0.2, max_frequency=1.6, min_max_val=None,
                  p_per_channel=1.0, synchronize_channels=False, retain_stats=True, n_threads=1,
-                 use_mask_for_norm=None):
+                 use_mask_for_norm=None, nan_policy="raise"):
         super().__init__()
+        self.nan_policy = _validate.nan_policy(nan_policy)
         opts = _validate.curve_options(n_sinusoids, min_frequency, max_frequency, min_max_val,
                                        "float32")
         self.options = opts.as_kwargs()
@@ -141,7 +146,9 @@ class SmoothGrayValueTransform(_base.ImageOnlyTransform):
         source = img.index_select(0, index).detach()
         n = source.shape[0]
         keys = [0] * n if self.synchronize_channels else list(range(n))
-        options = dict(rng=params["seed"], keys=keys, dtype="float32", **self.options)
+        options = dict(rng=params["seed"], keys=keys, dtype="float32",
+                       nan_policy=self.nan_policy, **self.options)
+        omit = self.nan_policy == "omit"
         masked = [c < len(self.use_mask_for_norm) and self.use_mask_for_norm[c]
                   for c in channels.tolist()]
         inside = None
@@ -150,21 +157,35 @@ class SmoothGrayValueTransform(_base.ImageOnlyTransform):
             inside = torch.stack([region if m else torch.ones_like(region) for m in masked])
         if _tensors.device_resident(source):
             values = source.to(torch.float32)
-            out = _tensors.transform_batch(values, mask=inside, **options)
+            try:
+                out = _tensors.transform_batch(values, mask=inside, **options)
+            except ValueError as exc:
+                raise _validate.in_users_terms(exc, "the image", "the nnU-Net mask") from None
             if inside is not None:  # nnU-Net's values outside the mask stay
                 out = torch.where(inside, out, values)
             if self.retain_stats:
-                _restore_tensor_stats(out, source, inside)
+                counted = inside
+                if omit:
+                    finite = torch.isfinite(values)
+                    counted = finite if inside is None else inside & finite
+                _restore_tensor_stats(out, source, counted)
             img.index_copy_(0, index, out.to(img.dtype))
             return img
         inside = None if inside is None else inside.to("cpu").numpy()
         source = source.to("cpu", torch.float32).numpy()
-        with thread_limit(self.n_threads):
-            out = transform_batch(source, mask=inside, **options)
+        try:
+            with thread_limit(self.n_threads):
+                out = transform_batch(source, mask=inside, **options)
+        except ValueError as exc:
+            raise _validate.in_users_terms(exc, "the image", "the nnU-Net mask") from None
         if inside is not None:
             out[~inside] = source[~inside]  # nnU-Net's values outside the mask stay
         if self.retain_stats:
-            _restore_stats(out, source, inside)
+            counted = inside
+            if omit:
+                finite = np.isfinite(source)
+                counted = finite if inside is None else inside & finite
+            _restore_stats(out, source, counted)
         img.index_copy_(0, index, torch.from_numpy(out).to(img.device, img.dtype))
         return img
 
