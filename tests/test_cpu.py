@@ -192,3 +192,28 @@ def test_percentiles_are_numpys(dtype, n):
     got = _cpu.percentiles(x2[0], real, np.dtype(out))
     expected = np.percentile(values.astype(out), (5, 95))
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int16", "int32", "int64", "uint8", "float32"])
+@pytest.mark.parametrize("shared", [False, True])
+def test_selected_extremes_under_a_mask_match_numpy(dtype, shared):
+    rng = np.random.default_rng(11)
+    n = _cpu.CHUNK * 2 + 77  # rows of several tasks
+    x = patterns(dtype, rng, (4, n), non_finite=False)
+    info = np.iinfo(dtype) if np.dtype(dtype).kind in "iu" else np.finfo(dtype)
+    x[0, 5], x[0, n - 3] = info.min, info.max  # the dtype's ends, selected
+    x[1, :] = info.max  # one selected value at the top only
+    mask = rng.random((1 if shared else 4, n)) < 0.3
+    if not shared:
+        mask[2] = False  # a row with nothing selected
+        mask[3] = False
+        mask[3, n - 1] = True  # one value, in the last task
+    mask[:, 5] = True
+    mask[:, n - 3] = True
+    lo, hi, counts = _cpu.selected_extremes(x, "float" if dtype == "float32" else "int",
+                                            mask.view(np.uint8), False)
+    for b in range(4):
+        chosen = x[b][mask[0 if shared else b]]
+        assert (counts[b] > 0) == (chosen.size > 0), b
+        if chosen.size:
+            assert lo[b] == chosen.min() and hi[b] == chosen.max(), b

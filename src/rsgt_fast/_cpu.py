@@ -167,6 +167,24 @@ def _row_ends(parts, n_rows, n_chunks):
 # ------------------------------------------------------------------ selected values
 
 
+@formula
+def _masked_extremes(xs, ms, top, bottom):
+    """Smallest and largest of the signed integers ``xs`` where ``ms`` is nonzero.
+
+    ``top`` and ``bottom`` are the dtype's ends, in its type: with nothing
+    selected the result is ``(top, bottom)``, the only case where the first
+    exceeds the second.  Nothing widens, so the loop vectorises as a plain
+    min and max.
+    """
+    lo = top
+    hi = bottom
+    for i in range(xs.shape[0]):
+        ok = ms[i] != 0
+        lo = min(lo, xs[i] if ok else top)
+        hi = max(hi, xs[i] if ok else bottom)
+    return lo, hi
+
+
 @kernel
 def scan_selected(x, code, mask, chunk, parts, t0, t1):
     """Extreme order keys of each task's chunk over its selected values, and their count.
@@ -177,10 +195,10 @@ def scan_selected(x, code, mask, chunk, parts, t0, t1):
     are left out), the smallest and largest key kept, and the smallest key.
     A value is selected where ``mask`` (a row per row of ``x``, one row for
     all, or no row: every value) is nonzero and its key is kept.
-    ``parts[task]`` gets the smallest and largest key and the count.  The
-    loops have no branch, so that they vectorise: a value not selected counts
-    as the far end of the other side.  Keys stay in ``x``'s width where they
-    are the values themselves (signed integers), so that more fit a vector.
+    ``parts[task]`` gets the smallest and largest key and the count (for
+    signed integers under a mask, which need no more: 1 if any value is
+    selected, else 0).  The loops have no branch, so that they vectorise: a
+    value not selected counts as the far end of the other side.
     """
     kind = code[0]
     magnitude = code[1]
@@ -189,12 +207,21 @@ def scan_selected(x, code, mask, chunk, parts, t0, t1):
     high = code[5]
     bottom = code[6]
     n_chunks = (x.shape[1] + chunk - 1) // chunk
+    # Signed integers under a mask are their own keys, all kept: a plain masked min and max.
+    masked_values = kind == KEY_SIGNED and code[3] == 0 and mask.shape[0] > 0
     for t in range(t0, t1):
         b, start, stop = task_span(t, n_chunks, chunk, x.shape[1])
         lo = magnitude
         hi = bottom
         n = 0
         xs = x[b, start:stop]
+        if masked_values:
+            least, most = _masked_extremes(
+                xs, mask[0 if mask.shape[0] == 1 else b, start:stop], magnitude, bottom)
+            parts[t, 0] = least
+            parts[t, 1] = most
+            parts[t, 2] = 1 if least <= most else 0
+            continue
         if mask.shape[0] > 0:
             ms = mask[0 if mask.shape[0] == 1 else b, start:stop]
             for i in range(xs.shape[0]):
@@ -258,11 +285,13 @@ def _selection_args(x2, kind, mask2, omit):
 
 
 def selected_extremes(x2, kind, mask2, omit):
-    """Each row's smallest and largest selected value and how many values are selected.
+    """Each row's smallest and largest selected value and a count of its selected values.
 
     ``mask2`` is ``None`` (every value) or uint8 rows, one per row of ``x2`` or
     one for all; ``omit`` leaves NaN and Inf out.  Rows with no selected value
-    get meaningless extremes and a count of 0.
+    get meaningless extremes and a count of 0; the count is exact except for
+    signed integers under a mask (where only whether it is 0 matters), which
+    count chunks with a selected value.
     """
     dtype, x, code, mask = _selection_args(x2, kind, mask2, omit)
     n_chunks, n_tasks = _chunked(x)
