@@ -1,7 +1,9 @@
 """The GPU backend: one Triton kernel maps every value of a CUDA tensor through its table.
 
 The backend interface of ``_cpu.py`` (``row_extremes``, ``tables``,
-``map_voxels``), for ``(B, N)`` tensors on a CUDA device, used by
+``map_voxels`` and, for selections, ``selected_extremes``, ``restore_args``,
+``restore_outside``: masked reductions and masked fills on the device), for
+``(B, N)`` tensors on a CUDA device, used by
 :func:`rsgt_fast.plan.transform` for :mod:`rsgt_fast.torch`:
 
 * ``row_extremes``: one ``aminmax`` on the device, one small download (which

@@ -11,7 +11,10 @@ Each decides its route from the input kind, the kind of range, the size and
 the backend, then runs it on the backend: ``_cpu`` (numba kernels) or
 ``_gpu`` (Triton, for CUDA tensors).  A backend offers three calls:
 ``row_extremes(x2, kind)``, ``tables(plan, curve, table_dtype)`` and
-``map_voxels(plan, x2, table, out2)``; the GPU one may also build 8/16-bit
+``map_voxels(plan, x2, table, out2, selection=None)``, and four for a
+selection (``mask=``, ``nan_policy="omit"``): ``selected_extremes``,
+``restore_args`` (what ``map_voxels`` restores in its pass),
+``restore_outside`` and ``overlaps``; the GPU one may also build 8/16-bit
 tables on the device (``device_lookup``).  Every element's result depends on
 its own curve, range and the input and output dtypes only, never on the
 other elements, the batch size or the number of threads: that is what makes

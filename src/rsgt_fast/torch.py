@@ -10,7 +10,9 @@ within float rounding (1e-6 for float32 output).  8/16-bit integer input with
 its own ranges (or integral ranges inside its dtype's) has its ranges and
 tables built on the device, so nothing comes back to the host; other input
 gets its tables from the host, and its own ranges from one ``aminmax`` on the
-device (see :mod:`rsgt_fast._gpu`).  A tensor on any other device (MPS, or
+device (see :mod:`rsgt_fast._gpu`).  Selections (``mask``, ``nan_policy``)
+and ``channel_axis`` stay on the device too, bit for bit the numpy engine's.
+A tensor on any other device (MPS, or
 CUDA without Triton) is copied to the host, transformed there and copied
 back, in one transfer each way.
 
