@@ -74,3 +74,12 @@ def test_replay_with_another_channel_layout_is_refused():
     _, curves = transform_batch(x, rng=0, return_curves=True)
     with pytest.raises(ValueError, match="of 4 channels"):
         transform_batch(x, channel_axis=1, curves=curves)
+
+
+def test_messages_name_the_element_and_the_channel():
+    x = np.random.default_rng(0).normal(size=(2, 3, 8, 8)).astype(np.float32)
+    x[1, 2] = np.nan
+    with pytest.raises(ValueError, match=r"element 1, channel 2 holds no finite value"):
+        transform_batch(x, channel_axis=1, nan_policy="omit", rng=0)
+    with pytest.raises(ValueError, match=r"must be finite, but element 1, channel 2 holds"):
+        transform_batch(x, channel_axis=1, rng=0)

@@ -677,3 +677,13 @@ def test_an_in_place_omit_keeps_its_nan():
 def test_device_masks_are_checked(mask, error, words):
     with pytest.raises(error, match=words):
         run(batch(torch.float32), "float32", rng=0, mask=mask.to(DEVICE))
+
+
+def test_omit_on_integers_takes_the_plain_route(monkeypatch):
+    x = batch(torch.int16)
+    calls = []
+    original = _gpu.selected_extremes
+    monkeypatch.setattr(_gpu, "selected_extremes", lambda *a: calls.append(1) or original(*a))
+    plain = run(x, "float32", rng=2)
+    omitted = run(x, "float32", rng=2, nan_policy="omit")
+    assert torch.equal(plain, omitted) and not calls

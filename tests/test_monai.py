@@ -337,3 +337,10 @@ def test_channel_wise_is_the_engine_curve_per_channel():
     expected = rsgt_fast.transform_batch(batch.numpy(), rng=keyed._seed, keys=[7, 8],
                                          channel_axis=1)
     np.testing.assert_array_equal(out.numpy(), expected)
+
+
+def test_bfloat16_output_of_a_numpy_image_is_refused_clearly():
+    transform = RandSmoothGrayValue(prob=1.0, dtype=torch.bfloat16).set_random_state(0)
+    with pytest.raises(TypeError, match="cannot hold dtype=torch.bfloat16"):
+        transform(ct_image())
+    assert transform(torch.from_numpy(ct_image())).dtype == torch.bfloat16

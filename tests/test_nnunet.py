@@ -525,3 +525,36 @@ def test_nan_is_refused_in_the_transform_terms():
         SmoothGrayValueTransform()(image=image)
     with pytest.raises(ValueError, match="nan_policy must be"):
         SmoothGrayValueTransform(nan_policy="drop")
+
+
+def test_omit_rescales_infinite_voxels_with_the_others():
+    image, _ = sample((1, 12, 10, 8), seed=6)
+    image[0, 2, 2, 2] = float("inf")
+    image[0, 0] = float("nan")
+    torch.manual_seed(2)
+    kept = SmoothGrayValueTransform(nan_policy="omit")(image=image.clone())["image"]
+    torch.manual_seed(2)
+    raw = SmoothGrayValueTransform(nan_policy="omit", retain_stats=False)(
+        image=image.clone())["image"]
+    finite = torch.isfinite(image)
+    # one affine map for every non-NaN voxel: the Inf voxel's value follows it too
+    a, b = raw[finite][:2], kept[finite][:2]
+    scale = (b[1] - b[0]) / (a[1] - a[0])
+    expected = b[0] + (raw[0, 2, 2, 2] - a[0]) * scale
+    torch.testing.assert_close(kept[0, 2, 2, 2], expected, atol=1e-4, rtol=1e-4)
+    assert torch.isnan(kept[0, 0]).all()
+
+
+def test_a_patch_outside_the_nnunet_mask_keeps_its_masked_channels():
+    image, _ = sample((2, 6, 6, 6), seed=7)
+    image[0] = 0.0
+    segmentation = torch.full((1, 6, 6, 6), -1, dtype=torch.int16)
+    transform = SmoothGrayValueTransform(use_mask_for_norm=[True, False])
+    torch.manual_seed(4)
+    out = transform(image=image.clone(), segmentation=segmentation)["image"]
+    assert torch.equal(out[0], image[0])  # left as nnU-Net's masking left it
+    assert not torch.equal(out[1], image[1])  # the unmasked channel is still transformed
+    torch.manual_seed(4)
+    both = SmoothGrayValueTransform(use_mask_for_norm=[True, True])(
+        image=image.clone(), segmentation=segmentation)["image"]
+    assert torch.equal(both, image)

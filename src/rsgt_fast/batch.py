@@ -164,7 +164,8 @@ def transform_batch(x, *, n_sinusoids=N_SINUSOIDS, min_frequency=MIN_FREQUENCY,
     x2, kind = plan.rows(work)
     result, out2 = plan.output(n_rows, work.shape, opts.dtype, target if direct else None)
     bounds, draw = curve_draw(curves, opts, source, keys, n_rows)
-    done = plan.transform(x2, kind, x2.dtype, draw, bounds, out2, opts.dtype, select=select)
+    done = plan.transform(x2, kind, x2.dtype, draw, bounds, out2, opts.dtype, select=select,
+                          channels=channels)
     if axis is None:
         result = plan.finish(result, out)
     elif direct:

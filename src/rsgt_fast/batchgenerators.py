@@ -142,15 +142,23 @@ class SmoothGrayValueTransform(_base.ImageOnlyTransform):
             return img
         if not img.is_floating_point():
             img = img.to(torch.float32)
+        keys = [0] * len(channels) if self.synchronize_channels else list(range(len(channels)))
+        masked = [c < len(self.use_mask_for_norm) and self.use_mask_for_norm[c]
+                  for c in channels.tolist()]
+        if params.get("mask") is not None and any(masked) and not bool(params["mask"].any()):
+            # A patch wholly outside nnU-Net's mask: its masked channels stay as they are
+            # (nnU-Net's masking has set them to 0); the other channels keep their keys.
+            kept = [i for i, m in enumerate(masked) if not m]
+            if not kept:
+                return img
+            channels = channels[kept]
+            keys = [keys[i] for i in kept]
+            masked = [False] * len(kept)
         index = channels.to(img.device)
         source = img.index_select(0, index).detach()
-        n = source.shape[0]
-        keys = [0] * n if self.synchronize_channels else list(range(n))
         options = dict(rng=params["seed"], keys=keys, dtype="float32",
                        nan_policy=self.nan_policy, **self.options)
         omit = self.nan_policy == "omit"
-        masked = [c < len(self.use_mask_for_norm) and self.use_mask_for_norm[c]
-                  for c in channels.tolist()]
         inside = None
         if params.get("mask") is not None and any(masked):
             region = params["mask"].to(source.device).bool()
@@ -168,7 +176,7 @@ class SmoothGrayValueTransform(_base.ImageOnlyTransform):
                 if omit:
                     finite = torch.isfinite(values)
                     counted = finite if inside is None else inside & finite
-                _restore_tensor_stats(out, source, counted)
+                _restore_tensor_stats(out, source, inside, counted)
             img.index_copy_(0, index, out.to(img.dtype))
             return img
         inside = None if inside is None else inside.to("cpu").numpy()
@@ -185,22 +193,19 @@ class SmoothGrayValueTransform(_base.ImageOnlyTransform):
             if omit:
                 finite = np.isfinite(source)
                 counted = finite if inside is None else inside & finite
-            _restore_stats(out, source, counted)
+            _restore_stats(out, source, inside, counted)
         img.index_copy_(0, index, torch.from_numpy(out).to(img.device, img.dtype))
         return img
 
 
-def _restore_tensor_stats(out, source, inside=None, eps=1e-7):
-    """:func:`_restore_stats` for tensors on their device (per-channel sums in float64).
-
-    With ``inside`` (a boolean mask per channel) only the voxels inside count
-    and change.
-    """
+def _restore_tensor_stats(out, source, inside=None, counted=None, eps=1e-7):
+    """:func:`_restore_stats` for tensors on their device (per-channel sums in float64)."""
     dims = tuple(range(1, out.ndim))
     shape = (-1,) + (1,) * (out.ndim - 1)
     x, y = source.to(torch.float64), out.to(torch.float64)
-    counted = torch.ones((1,) * out.ndim, dtype=torch.bool, device=out.device) \
-        if inside is None else inside
+    counted = inside if counted is None else counted
+    if counted is None:
+        counted = torch.ones((1,) * out.ndim, dtype=torch.bool, device=out.device)
     n = counted.expand(out.shape).sum(dim=dims).to(torch.float64)
     ddof = (n > 1).to(torch.float64)
 
@@ -216,22 +221,27 @@ def _restore_tensor_stats(out, source, inside=None, eps=1e-7):
     out.copy_(rescaled if inside is None else torch.where(inside, rescaled, out))
 
 
-def _restore_stats(out, source, inside=None, eps=1e-7):
+def _restore_stats(out, source, inside=None, counted=None, eps=1e-7):
     """Give each channel of ``out`` the mean and standard deviation of ``source``'s (in place).
 
     Standard deviations are torch's default (Bessel-corrected), as bgv2 computes
     them; sums are taken in float64 without float64 copies of the channels.
-    With ``inside`` (a mask per channel) only the voxels inside count and change.
+    With ``inside`` (a mask per channel) only the voxels inside change;
+    ``counted`` (default: ``inside``) are those whose statistics count, the
+    finite ones under ``nan_policy='omit'`` (±Inf voxels, mapped to a curve's
+    ends, change with the others).
     """
+    counted = inside if counted is None else counted
     for c in range(out.shape[0]):
-        selected = None if inside is None or inside[c].all() else inside[c]
-        x, y = (source[c], out[c]) if selected is None else (source[c][selected],
-                                                             out[c][selected])
+        chosen = None if counted is None or counted[c].all() else counted[c]
+        x, y = (source[c], out[c]) if chosen is None else (source[c][chosen], out[c][chosen])
         ddof = 1 if y.size > 1 else 0
         mean, std = x.mean(dtype=np.float64), x.std(dtype=np.float64, ddof=ddof)
-        scale = std / max(float(y.std(dtype=np.float64, ddof=ddof)), eps)
-        shift = mean - float(y.mean(dtype=np.float64)) * scale
-        y *= np.float32(scale)
-        y += np.float32(shift)
-        if selected is not None:  # y is a copy of the voxels inside
-            out[c][selected] = y
+        scale = np.float32(std / max(float(y.std(dtype=np.float64, ddof=ddof)), eps))
+        shift = np.float32(mean - float(y.mean(dtype=np.float64)) * scale)
+        changed = None if inside is None or inside[c].all() else inside[c]
+        if changed is None:
+            out[c] *= scale
+            out[c] += shift
+        else:
+            out[c][changed] = out[c][changed] * scale + shift

@@ -165,7 +165,8 @@ def build_parser():
     augment.add_argument("--channel-axis", type=int, metavar="AXIS",
                          help="give each channel on this axis of an image its own curve and "
                               "range (e.g. -1 for a NIfTI holding T1, T2 and FLAIR on its last "
-                              "axis); default: one curve per image")
+                              "axis; a .zarr array's axes count its batch axis 0); default: one "
+                              "curve per image")
     augment.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     augment.add_argument("--series", metavar="UID",
                          help="in a DICOM folder with several series, the one to read "
@@ -564,7 +565,8 @@ def augment_zarr(path, seed, targets, bounds, dtype, n, nan_policy="raise", mask
         _channel_axis(Path(path).name, x.shape, channel_axis)
         if channel_axis % x.ndim == 0:
             raise FileProblem(f"--channel-axis {channel_axis} of {Path(path).name} is its batch "
-                              f"axis 0 (shape {x.shape}); give an axis from 1 to {x.ndim - 1}")
+                              f"axis 0 (shape {x.shape}); give an axis from 1 to {x.ndim - 1} "
+                              "(a .zarr array's axes count its batch axis)")
     for target, child in zip(targets, seed.spawn(n), strict=True):
         lazy = rdask.transform_batch(x, min_max_val=bounds, dtype=dtype, nan_policy=nan_policy,
                                      mask=mask, channel_axis=channel_axis,

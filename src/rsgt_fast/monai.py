@@ -71,6 +71,7 @@ class _Options:
         what the rows are in a message about their values.
         """
         _validate.image_values(rows.dtype, name)
+        self._numpy_dtype(rows, name)
         rng = seed if keys is not None else np.random.default_rng(seed)
         engine = _tensors.transform_batch if _tensors.torch.is_tensor(rows) else transform_batch
         try:
@@ -87,7 +88,14 @@ class _Options:
         """The dtype of a transformed ``array``: ``dtype``, or the input's float dtype."""
         if _tensors.torch.is_tensor(array):
             return _tensors.output_for(self.dtype, array)
+        self._numpy_dtype(array, "the batch")
         return _validate.like_input(self.dtype, array.dtype)
+
+    def _numpy_dtype(self, array, name):
+        """Refuse ``dtype=torch.bfloat16`` for a numpy image, which cannot hold it."""
+        if self.dtype == _tensors.torch.bfloat16 and not _tensors.torch.is_tensor(array):
+            raise TypeError(f"{name} is a numpy array, which cannot hold dtype=torch.bfloat16; "
+                            "pass a tensor, or a float16/32/64 dtype")
 
 
 def _values(data):

@@ -155,7 +155,7 @@ def integral_range(pair):
 # ---------------------------------------------------------------- ranges
 
 
-def ranges(x2, kind, bounds, name, backend=_cpu):
+def ranges(x2, kind, bounds, name, backend=_cpu, channels=1):
     """``(lo, hi)`` of each row: ``bounds[b]`` if given, else the row's min and max.
 
     Integers come back as Python ints, floats as Python floats.  Float rows
@@ -167,8 +167,15 @@ def ranges(x2, kind, bounds, name, backend=_cpu):
     lo, hi, bad = backend.row_extremes(x2, kind)
     if bad is not None and bad.any():
         where = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{name} must be finite, but element {where} holds NaN or Inf")
+        raise ValueError(f"{name} must be finite, but {_element(where, channels)} holds NaN or Inf")
     return bounds if bounds is not None else _pairs(lo, hi, kind)
+
+
+def _element(row, channels):
+    """Row ``row`` in a message: its element, and its channel where rows are channels."""
+    if channels == 1:
+        return f"element {row}"
+    return f"element {row // channels}, channel {row % channels}"
 
 
 def _pairs(lo, hi, kind):
@@ -206,7 +213,7 @@ class Selection(NamedTuple):
     fill: float
 
 
-def _selected_ranges(x2, kind, bounds, select, name, backend):
+def _selected_ranges(x2, kind, bounds, select, name, backend, channels=1):
     """``(bounds, restore)``: the ranges over the selected values, and whether to restore.
 
     ``restore``: whether any value needs restoring after the transform (one
@@ -214,7 +221,7 @@ def _selected_ranges(x2, kind, bounds, select, name, backend):
     given ranges (replay, ``min_max_val``) are not scanned.
     """
     if select.mask is None and kind == "int":
-        return ranges(x2, kind, bounds, name, backend), False
+        return ranges(x2, kind, bounds, name, backend, channels), False
     if bounds is not None:
         return bounds, True
     lo, hi, counts = backend.selected_extremes(x2, kind, select.mask, select.omit)
@@ -222,8 +229,9 @@ def _selected_ranges(x2, kind, bounds, select, name, backend):
         where = int(np.flatnonzero(counts == 0)[0])
         values = "finite value" if select.omit and kind != "int" else "value"
         if select.mask is None:
-            raise ValueError(f"{name} element {where} holds no {values} (nan_policy='omit')")
-        raise ValueError(f"mask selects no {values} of {name} element {where}")
+            raise ValueError(f"{name} {_element(where, channels)} holds no {values} "
+                             "(nan_policy='omit')")
+        raise ValueError(f"mask selects no {values} of {name} {_element(where, channels)}")
     bounds = _pairs(lo, hi, kind)
     if select.mask is None:
         return bounds, bool((counts < x2.shape[1]).any())
@@ -231,8 +239,8 @@ def _selected_ranges(x2, kind, bounds, select, name, backend):
         return bounds, True
     bad = [b for b, pair in enumerate(bounds) if not all(map(math.isfinite, pair))]
     if bad:  # selected by the mask, not left out by nan_policy
-        raise ValueError(f"{name} must be finite, but element {bad[0]} holds NaN or Inf "
-                         "inside the mask")
+        raise ValueError(f"{name} must be finite, but {_element(bad[0], channels)} holds NaN "
+                         "or Inf inside the mask")
     return bounds, True
 
 
@@ -243,7 +251,7 @@ def _restoring(x2, kind, select, out2, out_dtype, backend):
 
 
 def transform(x2, kind, dtype, draw, bounds, out2, out_dtype, name="x", backend=_cpu,
-              select=None):
+              select=None, channels=1):
     """Transform rows ``x2`` of ``dtype`` into ``out2``, each with its own curve.
 
     Parameters
@@ -263,15 +271,19 @@ def transform(x2, kind, dtype, draw, bounds, out2, out_dtype, name="x", backend=
         The output's dtype.
     select : Selection, optional
         Which values count; ``None``: all of them, and NaN or Inf raise.
+    channels : int
+        Channels per element where the rows are ``(element, channel)`` pairs,
+        for messages.
 
     Returns
     -------
     Applied
     """
     if select is not None:
-        bounds, restore = _selected_ranges(x2, kind, bounds, select, name, backend)
+        bounds, restore = _selected_ranges(x2, kind, bounds, select, name, backend, channels)
         if restore and select.omit and backend.overlaps(x2, out2):
-            x2 = x2.copy()  # in place: NaN must still be found after the transform
+            # in place: NaN must still be found after the transform
+            x2 = x2.copy() if isinstance(x2, np.ndarray) else x2.clone()
         curve = draw()
         selection = _restoring(x2, kind, select, out2, out_dtype, backend) if restore else None
         extrema = apply(x2, kind, dtype, curve, bounds, out2, out_dtype, backend, selection)
@@ -292,7 +304,7 @@ def transform(x2, kind, dtype, draw, bounds, out2, out_dtype, name="x", backend=
         curve = draw()
         lo, hi, extrema = backend.device_lookup(x2, dtype, curve, bounds, out2, out_dtype)
         return Applied(curve, bounds or (lo, hi), extrema)
-    bounds = ranges(x2, kind, bounds, name, backend)
+    bounds = ranges(x2, kind, bounds, name, backend, channels)
     curve = draw()
     return Applied(curve, bounds, apply(x2, kind, dtype, curve, bounds, out2, out_dtype,
                                         backend))

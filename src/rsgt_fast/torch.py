@@ -238,8 +238,8 @@ def _device_selection(x, axis, nan_policy, mask, fill, out_dtype):
     """
     omit = _validate.nan_policy(nan_policy) == "omit"
     fill = _validate.fill_value(fill, out_dtype)
-    if mask is None:
-        return plan.Selection(None, True, fill) if omit else None
+    if mask is None:  # integers have no NaN: the plain route (device tables where it has them)
+        return plan.Selection(None, True, fill) if omit and x.is_floating_point() else None
     if not isinstance(mask, torch.Tensor):
         mask = torch.from_numpy(np.array(mask, copy=True))
     dtype = np.dtype(bool) if mask.dtype == torch.bool else mask.dtype
@@ -285,7 +285,8 @@ def transform_on_device(x, out_name, *, n_sinusoids, min_frequency, max_frequenc
     bounds, draw = curve_draw(curves, opts, source, keys, n_rows)
     with backend.on_device(x.device):
         done = plan.transform(x2, kind, backend.DTYPES[x.dtype], draw, bounds,
-                              result.view(x2.shape), opts.dtype, backend=backend, select=select)
+                              result.view(x2.shape), opts.dtype, backend=backend, select=select,
+                              channels=channels)
     if not direct:
         if axis is not None:
             moved = x.movedim(axis, 1).shape
