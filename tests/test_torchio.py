@@ -198,3 +198,15 @@ def test_dtype_none_keeps_the_image_float_dtype(dtype):
                                          rng=3, dtype="float32" if bf16 else None)[0]
     assert torch.equal(out, torch.from_numpy(expected).to(dtype))
 
+
+
+def test_a_one_channel_label_map_masks_every_channel():
+    mr, subject, brain = _mr_subject()
+    two = torch.from_numpy(np.nan_to_num(np.concatenate([mr, mr * 2])))
+    subject = tio.Subject(mr=tio.ScalarImage(tensor=two),
+                          brain=tio.LabelMap(tensor=torch.from_numpy(brain)))
+    out = SmoothGrayValue(seed=1, masking_method="brain", channel_wise=True)(subject).mr.data
+    mask = np.broadcast_to(brain.astype(bool), two.shape)
+    expected = rsgt_fast.transform_batch(two.numpy()[None], rng=1, mask=mask[None],
+                                         channel_axis=1)[0]
+    np.testing.assert_array_equal(out.numpy(), expected)

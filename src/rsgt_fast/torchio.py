@@ -144,7 +144,10 @@ class SmoothGrayValue(_tio.transforms.IntensityTransform):
             mask = None
             if self.masking_method is not None:
                 mask = self.get_mask_from_masking_method(self.masking_method, subject,
-                                                         data).bool()[None]
+                                                         data).bool()
+                if mask.shape[0] == 1 and data.shape[0] > 1:  # one label map for all channels
+                    mask = mask.expand(data.shape)
+                mask = mask[None]
             try:
                 out = _tensors.transform_batch(
                     data[None], n_sinusoids=self.n_sinusoids, min_frequency=self.min_frequency,
