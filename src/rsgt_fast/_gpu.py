@@ -350,8 +350,7 @@ def row_extremes(x2, kind):
     propagates NaN and an infinity is an end, so the same numbers say whether a
     float row is finite.
     """
-    values = x2.view(torch.float16) if kind == "half" else x2
-    lo, hi = torch.aminmax(values, dim=1)
+    lo, hi = torch.aminmax(_values(x2, kind), dim=1)
     both = torch.stack([lo, hi], dim=1).cpu().numpy()
     if kind == "int":
         return both[:, 0], both[:, 1], None

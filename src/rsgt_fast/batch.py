@@ -184,9 +184,9 @@ def transform_batch(x, *, n_sinusoids=N_SINUSOIDS, min_frequency=MIN_FREQUENCY,
 def by_channel(array, axis):
     """``array`` with channel axis ``axis`` folded into the batch axis: rows ``(i, c)``.
 
-    numpy and Dask arrays alike (``np.moveaxis`` dispatches to Dask's).
+    numpy and Dask arrays (``np.moveaxis`` dispatches to Dask's) and tensors alike.
     """
-    moved = np.moveaxis(array, axis, 1)
+    moved = array.movedim(axis, 1) if hasattr(array, "movedim") else np.moveaxis(array, axis, 1)
     return moved.reshape((moved.shape[0] * moved.shape[1],) + moved.shape[2:])
 
 

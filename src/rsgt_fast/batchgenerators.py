@@ -158,11 +158,14 @@ class SmoothGrayValueTransform(_base.ImageOnlyTransform):
         source = img.index_select(0, index).detach()
         options = dict(rng=params["seed"], keys=keys, dtype="float32",
                        nan_policy=self.nan_policy, **self.options)
-        omit = self.nan_policy == "omit"
         inside = None
         if params.get("mask") is not None and any(masked):
             region = params["mask"].to(source.device).bool()
             inside = torch.stack([region if m else torch.ones_like(region) for m in masked])
+        counted = inside  # the voxels whose statistics count
+        if self.nan_policy == "omit" and self.retain_stats:
+            finite = torch.isfinite(source)
+            counted = finite if inside is None else inside & finite
         if _tensors.device_resident(source):
             values = source.to(torch.float32)
             try:
@@ -172,14 +175,10 @@ class SmoothGrayValueTransform(_base.ImageOnlyTransform):
             if inside is not None:  # nnU-Net's values outside the mask stay
                 out = torch.where(inside, out, values)
             if self.retain_stats:
-                counted = inside
-                if omit:
-                    finite = torch.isfinite(values)
-                    counted = finite if inside is None else inside & finite
                 _restore_tensor_stats(out, source, inside, counted)
             img.index_copy_(0, index, out.to(img.dtype))
             return img
-        inside = None if inside is None else inside.to("cpu").numpy()
+        inside, counted = (None if m is None else m.to("cpu").numpy() for m in (inside, counted))
         source = source.to("cpu", torch.float32).numpy()
         try:
             with thread_limit(self.n_threads):
@@ -189,10 +188,6 @@ class SmoothGrayValueTransform(_base.ImageOnlyTransform):
         if inside is not None:
             out[~inside] = source[~inside]  # nnU-Net's values outside the mask stay
         if self.retain_stats:
-            counted = inside
-            if omit:
-                finite = np.isfinite(source)
-                counted = finite if inside is None else inside & finite
             _restore_stats(out, source, inside, counted)
         img.index_copy_(0, index, torch.from_numpy(out).to(img.device, img.dtype))
         return img

@@ -244,7 +244,7 @@ def _selected_ranges(x2, kind, bounds, select, name, backend, channels=1):
     return bounds, True
 
 
-def _restoring(x2, kind, select, out2, out_dtype, backend):
+def _restoring(x2, kind, select, out_dtype, backend):
     """What restores ``fill`` outside the mask and NaN where the input is NaN, for the backend."""
     fills = np.array([select.fill, np.nan], out_dtype)
     return backend.restore_args(x2, kind, select.mask, select.omit and kind != "int", fills)
@@ -285,7 +285,7 @@ def transform(x2, kind, dtype, draw, bounds, out2, out_dtype, name="x", backend=
             # in place: NaN must still be found after the transform
             x2 = x2.copy() if isinstance(x2, np.ndarray) else x2.clone()
         curve = draw()
-        selection = _restoring(x2, kind, select, out2, out_dtype, backend) if restore else None
+        selection = _restoring(x2, kind, select, out_dtype, backend) if restore else None
         extrema = apply(x2, kind, dtype, curve, bounds, out2, out_dtype, backend, selection)
         return Applied(curve, bounds, extrema)
     if backend is _cpu and _fits_small(x2, kind, bounds) and _cpu.curves_compiled():

@@ -39,7 +39,8 @@ from . import _validate, plan
 from ._optional import require
 from ._validate import output_dtype
 from .batch import (
-    MAX_FREQUENCY, MIN_FREQUENCY, N_SINUSOIDS, check_options, curve_draw, curve_source,
+    MAX_FREQUENCY, MIN_FREQUENCY, N_SINUSOIDS, by_channel, check_options, curve_draw,
+    curve_source,
 )
 from .batch import transform_batch as _transform_batch
 
@@ -225,12 +226,6 @@ def _through_float32(x, dtype, out, options):
     return (rounded, curves) if options["return_curves"] else rounded
 
 
-def _by_channel(x, axis):
-    """Tensor ``x`` with channel axis ``axis`` folded into the batch axis: rows ``(i, c)``."""
-    moved = x.movedim(axis, 1)
-    return moved.reshape((moved.shape[0] * moved.shape[1],) + tuple(moved.shape[2:]))
-
-
 def _device_selection(x, axis, nan_policy, mask, fill, out_dtype):
     """The :class:`plan.Selection` of tensor ``x`` (rows folded by ``axis``).
 
@@ -246,7 +241,7 @@ def _device_selection(x, axis, nan_policy, mask, fill, out_dtype):
     each = _validate.mask_layout(dtype, tuple(mask.shape), tuple(x.shape))
     mask = mask.detach().to(x.device)
     if axis is not None:
-        mask = _by_channel(mask.expand(x.shape), axis)
+        mask = by_channel(mask.expand(x.shape), axis)
         each = True
     rows = mask.reshape(mask.shape[0] if each else 1, -1).contiguous().view(torch.uint8)
     return plan.Selection(rows, omit, fill)
@@ -272,14 +267,13 @@ def transform_on_device(x, out_name, *, n_sinusoids, min_frequency, max_frequenc
     axis = _validate.channel_axis(channel_axis, x.ndim)
     channels = 1 if axis is None else x.shape[axis]
     select = _device_selection(x, axis, nan_policy, mask, fill, opts.dtype)
-    work = x if axis is None else _by_channel(x, axis)
+    work = x if axis is None else by_channel(x, axis)
     n_rows = work.shape[0]
     source, keys = curve_source(n_rows, rng, keys, curves, channels)
     x2, kind = backend.rows(work)
-    # Written straight into a contiguous out, unless the rows are moved channels or the
-    # NaN of an in-place input must outlive the transform.
-    direct = (out is not None and out.is_contiguous() and axis in (None, 1)
-              and not (select is not None and select.omit and backend.overlaps(x2, out)))
+    # Written straight into a contiguous out (in place too: the planner keeps what it
+    # must read), unless the rows are moved channels.
+    direct = out is not None and out.is_contiguous() and axis in (None, 1)
     result = out if direct else torch.empty(work.shape, dtype=tensor_dtype(opts.dtype),
                                             device=x.device)
     bounds, draw = curve_draw(curves, opts, source, keys, n_rows)
