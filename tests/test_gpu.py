@@ -21,19 +21,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 CUDA = torch.cuda.is_available()
-if not CUDA and "rsgt_fast._gpu" not in sys.modules:
-    # Set before Triton's first import, so that its own library (tl.min...) runs
-    # interpreted too, not only the kernels of _gpu.
-    os.environ["TRITON_INTERPRET"] = "1"
-    try:
-        triton = pytest.importorskip("triton")
-        from rsgt_fast import _gpu
-        triton.runtime.jit.mangle_type(0)  # the modules Triton imports at its first launch
-    finally:
-        del os.environ["TRITON_INTERPRET"]
-else:
-    triton = pytest.importorskip("triton")
-    from rsgt_fast import _gpu
+# Without CUDA, tests/conftest.py has imported the backend in Triton's interpreter.
+triton = pytest.importorskip("triton")
+from rsgt_fast import _gpu  # noqa: E402
 
 import rsgt_fast  # noqa: E402
 from rsgt_fast.batch import MAX_FREQUENCY, MIN_FREQUENCY, N_SINUSOIDS  # noqa: E402
